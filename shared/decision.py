@@ -1,0 +1,130 @@
+"""The decision for one parsed event: register a row, delete (or tag) one, or skip with a reason.
+
+Filters, allowed buckets, routing and the delete policy live here and nowhere else; the live functions and
+backfill both call ``decide``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.events.model import Cloud, EventKind, ObjectEvent, ParsedEvent, UnsupportedEvent
+from shared.global_keys import global_key
+from shared.media_types import extension_of, media_type_of
+from shared.payloads import Payload, build_payload, location_of
+from shared.settings import Choice, DeletePolicy, Settings
+from shared.uris import UNSERVABLE_CHARACTERS
+
+
+class SkipReason(StrEnum):
+    """Why an event leads to no registry call; the values are metric dimensions and log fields."""
+
+    UNSUPPORTED_EVENT = "unsupported_event"
+    TEST_EVENT = "test_event"
+    IGNORED_EVENT = "ignored_event"
+    BUCKET_NOT_ALLOWED = "bucket_not_allowed"
+    FOLDER_MARKER = "folder_marker"
+    EXCLUDED = "excluded"
+    ZERO_BYTE = "zero_byte"
+    TOO_LARGE = "too_large"
+    UNSERVABLE_KEY = "unservable_key"
+    UNKNOWN_MEDIA_TYPE = "unknown_media_type"
+    NO_ROUTE = "no_route"
+    NO_REGION = "no_region"
+    DELETE_IGNORED = "delete_ignored"
+    SUPERSEDED = "superseded"
+    STILL_EXISTS = "still_exists"
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    event: ObjectEvent
+    payload: Payload
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    event: ObjectEvent
+    global_key: str
+    tag_only: bool  # the "tag" policy: mark the row deleted instead of deleting it
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    event: ParsedEvent
+    reason: SkipReason
+    detail: str
+
+
+Decision = Register | Delete | Skip
+
+
+def decide(event: ParsedEvent, settings: Settings) -> Decision:
+    if isinstance(event, UnsupportedEvent):
+        return Skip(event, SkipReason.UNSUPPORTED_EVENT, f"unsupported event: {event.reason}")
+    if event.kind is EventKind.TEST:
+        return Skip(event, SkipReason.TEST_EVENT, event.reason)
+    if event.kind is EventKind.IGNORED or event.key is None:
+        return Skip(event, SkipReason.IGNORED_EVENT, event.reason or "the event names no object")
+    if settings.allowed_buckets and event.bucket not in settings.allowed_buckets:
+        return Skip(event, SkipReason.BUCKET_NOT_ALLOWED, f"bucket {event.bucket!r} is not in INGEST_ALLOWED_BUCKETS")
+    key = event.key
+    if settings.skip_folder_markers and key.endswith("/"):
+        return Skip(event, SkipReason.FOLDER_MARKER, "a folder marker ('key/') is not a file")
+    if settings.include and not any(glob.matches(key) for glob in settings.include):
+        return Skip(event, SkipReason.EXCLUDED, "the key matches no INGEST_INCLUDE pattern")
+    if excluded := next((g.pattern for g in settings.exclude if g.matches(key)), None):
+        return Skip(event, SkipReason.EXCLUDED, f"the key matches INGEST_EXCLUDE pattern {excluded!r}")
+    if event.cloud is Cloud.AWS and not (event.region or settings.aws_region):
+        return Skip(event, SkipReason.NO_REGION, "the event names no region: set INGEST_AWS_REGION to the bucket's")
+    location = location_of(event, settings.aws_region)
+    if event.kind is EventKind.DELETED:
+        if settings.delete_policy is DeletePolicy.IGNORE:
+            return Skip(
+                event,
+                SkipReason.DELETE_IGNORED,
+                "INGEST_DELETE_POLICY=ignore keeps the rows of deleted objects (and their labels)",
+            )
+        return Delete(event, global_key(location), tag_only=settings.delete_policy is DeletePolicy.TAG)
+    if settings.skip_zero_byte and event.size == 0:
+        return Skip(event, SkipReason.ZERO_BYTE, "the object is empty (INGEST_SKIP_ZERO_BYTE)")
+    if settings.max_size is not None and event.size is not None and event.size > settings.max_size:
+        return Skip(
+            event,
+            SkipReason.TOO_LARGE,
+            f"{event.size} bytes is over INGEST_MAX_SIZE ({settings.max_size} bytes)",
+        )
+    if settings.unservable_keys is Choice.SKIP and (bad := _unservable(key)):
+        return Skip(
+            event,
+            SkipReason.UNSERVABLE_KEY,
+            f"Labelbox cannot serve URLs whose key holds {bad} (INGEST_UNSERVABLE_KEYS=register to try anyway)",
+        )
+    media_type = media_type_of(key, event.content_type, settings.media_types)
+    if media_type is None and settings.unknown_media is Choice.SKIP:
+        extension = extension_of(key)
+        what = f"extension '.{extension}'" if extension else "no extension"
+        return Skip(
+            event,
+            SkipReason.UNKNOWN_MEDIA_TYPE,
+            f"no Labelbox media type for {what} and content type {event.content_type or 'unknown'} "
+            "(add it with INGEST_MEDIA_TYPES, or INGEST_UNKNOWN_MEDIA=register)",
+        )
+    dataset = route(event.bucket, key, settings)
+    if dataset is None:
+        return Skip(event, SkipReason.NO_ROUTE, "no INGEST_ROUTES rule matches and the registry names no dataset")
+    return Register(event, build_payload(event, location, dataset, media_type))
+
+
+def route(bucket: str, key: str, settings: Settings) -> str | None:
+    """The dataset an object goes to: the first matching INGEST_ROUTES rule, else the registry's dataset."""
+    path = f"{bucket}/{key}"
+    return next((r.dataset for r in settings.routes if r.glob.matches(path)), settings.default_dataset)
+
+
+def _unservable(key: str) -> str:
+    found = sorted({c for c in key if c in UNSERVABLE_CHARACTERS})
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        found.append("control characters")
+    return ", ".join(repr(c) if len(c) == 1 else c for c in found)

@@ -1,0 +1,78 @@
+"""The data-row payload: what a registry stores for one object.
+
+Field meanings follow Labelbox's data-row reference (https://docs.labelbox.com/reference/data-row):
+``row_data`` the IAM-delegated URI, ``global_key`` the organisation-unique key, ``media_type``,
+``external_id`` a readable name, ``metadata`` sent by schema id when configured, ``attachments``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.events.model import Cloud, ObjectEvent
+from shared.global_keys import global_key, readable_path
+from shared.media_types import MediaType
+from shared.uris import ObjectLocation, object_uri
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    global_key: str
+    row_data: str
+    external_id: str
+    dataset_id: str
+    media_type: MediaType | None = None
+    metadata: Mapping[str, str | int] = field(default_factory=dict, compare=False, hash=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The payload as plain JSON-ready fields (used by `map`, `rows --json` and the catalog)."""
+        return {
+            "global_key": self.global_key,
+            "row_data": self.row_data,
+            "media_type": self.media_type.value if self.media_type else None,
+            "external_id": self.external_id,
+            "dataset_id": self.dataset_id,
+            "metadata": dict(self.metadata),
+        }
+
+
+def location_of(event: ObjectEvent, default_region: str | None = None) -> ObjectLocation:
+    """Where the event's object lives. Only Azure's account is part of the location: an S3 or GCS bucket name
+    is unique on its own, so an event that happens to name the AWS account maps to the same row."""
+    if event.key is None:
+        raise ValueError(f"{event.name or event.kind} event names no object")
+    return ObjectLocation(
+        cloud=event.cloud,
+        bucket=event.bucket,
+        key=event.key,
+        account=event.account if event.cloud is Cloud.AZURE else None,
+        region=(event.region or default_region) if event.cloud is Cloud.AWS else None,
+        endpoint=event.endpoint if event.cloud is Cloud.AZURE else None,
+    )
+
+
+def build_payload(
+    event: ObjectEvent,
+    location: ObjectLocation,
+    dataset_id: str,
+    media_type: MediaType | None,
+) -> Payload:
+    metadata: dict[str, str | int] = {"cloud": event.cloud.value, "bucket": event.bucket}
+    optional: dict[str, str | int | None] = {
+        "size": event.size,
+        "content_type": event.content_type,
+        "etag": event.etag,
+        "version": event.version,
+        "event_time": event.time,
+    }
+    metadata.update({name: value for name, value in optional.items() if value is not None})
+    return Payload(
+        global_key=global_key(location),
+        row_data=object_uri(location),
+        external_id=readable_path(location),
+        dataset_id=dataset_id,
+        media_type=media_type,
+        metadata=metadata,
+    )
