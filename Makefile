@@ -41,5 +41,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# One deployable zip per cloud under build/: only handlers/, shared/, the entry files and runtime dependencies.
+package: deps
+	$(BIN)/python -m bucket_ingest.package
+
+# The infrastructure tools (sam, cfn-lint, checkov), each in its own virtual environment under .tools/.
+tools:
+	bash scripts/install-tools.sh
+
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules build .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -36,6 +36,7 @@ VARIABLES: Mapping[str, str] = {
     "INGEST_MEDIA_TYPES": "extra extension rules, e.g. 'tif=IMAGE,webm=VIDEO,json=skip'",
     "INGEST_UNSERVABLE_KEYS": "keys with # < > | or control characters: skip, or register anyway",
     "INGEST_METADATA_SCHEMAS": "send metadata to Labelbox: 'size=SCHEMA_ID,etag=SCHEMA_ID,...'",
+    "INGEST_TIMEOUT_SECONDS": "time budget of one invocation where the platform gives none (GCP, Azure; default 50)",
     "INGEST_AWS_REGION": "S3 bucket region when an event does not carry one (default: AWS_REGION)",
     "LABELBOX_API_KEY": "the API key itself (development; prefer LABELBOX_API_KEY_SECRET)",
     "LABELBOX_API_KEY_SECRET": "where the key is kept: Secrets Manager/SSM ARN, GCP secret, Key Vault URL",
@@ -99,6 +100,7 @@ class Settings:
     unservable_keys: Choice = Choice.SKIP
     metadata_schemas: Mapping[str, str] = field(default_factory=dict)
     aws_region: str | None = None
+    timeout_seconds: float = 50.0
     labelbox_endpoint: str = DEFAULT_LABELBOX_ENDPOINT
     api_key: Secret | None = None
     api_key_secret: str | None = None
@@ -130,6 +132,7 @@ class Settings:
             or env.get("AWS_REGION")
             or env.get("AWS_DEFAULT_REGION")
             or None,
+            timeout_seconds=reader.seconds("INGEST_TIMEOUT_SECONDS", 50.0),
             labelbox_endpoint=reader.url("LABELBOX_ENDPOINT", DEFAULT_LABELBOX_ENDPOINT),
             api_key=Secret(key) if (key := reader.get("LABELBOX_API_KEY")) else None,
             api_key_secret=reader.get("LABELBOX_API_KEY_SECRET") or None,
@@ -193,6 +196,19 @@ class _Reader:
             self.error(name, f"{value!r} is not a size: use bytes or a number with KB, MB, GB, GiB (e.g. 5GB)")
             return None
         return int(float(match["number"]) * _UNITS[(match["unit"] or "").upper()])
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self.get(name)
+        if not value:
+            return default
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds <= 3600:
+            self.error(name, f"{value!r} is not a number of seconds between 0 and 3600")
+            return default
+        return seconds
 
     def url(self, name: str, default: str) -> str:
         value = self.get(name) or default

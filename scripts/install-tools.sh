@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Installs the infrastructure tools into .tools/ (filled in by the infrastructure work).
+set -euo pipefail
