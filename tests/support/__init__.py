@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: emulators, platforms, fakes that fail on purpose."""

@@ -1,0 +1,517 @@
+"""Helpers for the function tests: the platforms' entry machinery, a catalog to look at, a catalog that fails.
+
+- ``RuntimeApi``: a local AWS Lambda Runtime API (``/2018-06-01/runtime/...``), enough for the real bootstrap,
+  ``python -m awslambdaric``, to fetch invocations and post results or errors. ``LambdaRuntime`` runs that
+  bootstrap on a handler against it. https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
+- ``FunctionsFrameworkServer``: the real ``functions-framework`` server process on the Cloud Functions source.
+- ``Catalog``: a SQLite catalog in a temporary folder, with ``locked()`` holding an exclusive transaction from
+  another connection, so that the function's registration fails for a reason a redelivery cures.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import queue
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from bucket_ingest.commands.invoke import write_gcp_source
+from bucket_ingest.emulators import LOOPBACK, PROJECT_ROOT, ManagedProcess, http_answers
+from shared.registries.sqlite import SqliteCatalog
+
+API_PREFIX = "/2018-06-01/runtime"
+FUNCTION_NAME = "bucket-ingest"
+FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION_NAME}"
+# The variables Lambda sets for every function (those the runtime and Powertools read).
+LAMBDA_ENV: Mapping[str, str] = {
+    "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/25/[$LATEST]0123456789abcdef",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_SERVICE_NAME": "bucket-ingest",
+    "POWERTOOLS_METRICS_NAMESPACE": "BucketIngest",
+}
+
+
+# ------------------------------------------------------------------------------------------- Lambda Runtime API
+
+
+@dataclass
+class InvocationResult:
+    """What the runtime posted back for one invocation: a response, or an error (Lambda's error JSON)."""
+
+    request_id: str
+    response: Any = None
+    error: dict[str, Any] | None = None
+    error_type_header: str | None = None
+
+
+@dataclass
+class _Pending:
+    request_id: str
+    body: bytes
+    deadline_ms: int
+    done: threading.Event = field(default_factory=threading.Event)
+    result: InvocationResult | None = None
+
+
+class RuntimeApi:
+    """The Lambda Runtime API on a free loopback port. ``invoke(event)`` queues an invocation and waits for the
+    runtime's answer; ``stop()`` answers the runtime's pending ``next`` with an error, which makes it exit."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._pending: dict[str, _Pending] = {}
+        self.init_errors: list[dict[str, Any]] = []
+        self.init_error = threading.Event()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # quiet: the test reads results, not access logs
+                pass
+
+            def do_GET(self) -> None:
+                if self.path != f"{API_PREFIX}/invocation/next":
+                    self._answer(HTTPStatus.NOT_FOUND, {"errorMessage": f"no route {self.path}"})
+                    return
+                pending = api._queue.get()
+                if pending is None:  # stopping: the runtime exits on a failed "next"
+                    api._queue.put(None)
+                    self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"errorMessage": "runtime API stopped"})
+                    return
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", pending.request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(pending.deadline_ms))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN)
+                self.send_header("Lambda-Runtime-Trace-Id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(pending.body)))
+                self.end_headers()
+                self.wfile.write(pending.body)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                parts = self.path.removeprefix(API_PREFIX + "/").split("/")
+                if parts == ["init", "error"]:
+                    api.init_errors.append(json.loads(body or b"{}"))
+                    api.init_error.set()
+                    self._answer(HTTPStatus.ACCEPTED, {"status": "OK"})
+                    return
+                if len(parts) != 3 or parts[0] != "invocation" or parts[2] not in ("response", "error"):
+                    self._answer(HTTPStatus.NOT_FOUND, {"errorMessage": f"no route {self.path}"})
+                    return
+                pending = api._pending.get(parts[1])
+                if pending is None:
+                    self._answer(HTTPStatus.BAD_REQUEST, {"errorMessage": f"unknown request id {parts[1]}"})
+                    return
+                result = InvocationResult(pending.request_id)
+                if parts[2] == "response":
+                    result.response = json.loads(body) if body else None
+                else:
+                    result.error = json.loads(body)
+                    result.error_type_header = self.headers.get("Lambda-Runtime-Function-Error-Type")
+                pending.result = result
+                pending.done.set()
+                self._answer(HTTPStatus.ACCEPTED, {"status": "OK"})
+
+            def _answer(self, status: HTTPStatus, document: Mapping[str, Any]) -> None:
+                data = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="runtime-api", daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        """``host:port``, the form of ``AWS_LAMBDA_RUNTIME_API``."""
+        host, port = self._server.server_address[:2]
+        return f"{host!s}:{port}"
+
+    def invoke(self, event: Any, *, timeout_ms: int = 30_000, wait_s: float = 60.0) -> InvocationResult:
+        """Hand ``event`` to the runtime as one invocation with ``timeout_ms`` to run; wait for its answer."""
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        pending = _Pending(str(uuid.uuid4()), body, int(time.time() * 1000) + timeout_ms)
+        self._pending[pending.request_id] = pending
+        self._queue.put(pending)
+        if not pending.done.wait(wait_s):
+            raise TimeoutError(f"the runtime did not answer invocation {pending.request_id} in {wait_s} s")
+        assert pending.result is not None
+        return pending.result
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class LambdaRuntime:
+    """The real Lambda bootstrap (``python -m awslambdaric HANDLER``) as a child process against a RuntimeApi.
+    Its output lines (the function's logs and EMF metrics) are kept in ``lines``."""
+
+    def __init__(self, handler: str, env: Mapping[str, str]) -> None:
+        self.api = RuntimeApi()
+        self.lines: list[str] = []
+        self.process = ManagedProcess(
+            "awslambdaric",
+            lambda _port: [sys.executable, "-m", "awslambdaric", handler],
+            None,
+            env={**os.environ, **LAMBDA_ENV, **env, "AWS_LAMBDA_RUNTIME_API": self.api.address},
+            cwd=PROJECT_ROOT,
+            on_line=self.lines.append,
+            port=False,
+        )
+
+    def __enter__(self) -> LambdaRuntime:
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.api.stop()
+        self.process.stop(timeout=10.0)
+
+    def invoke(self, event: Any, *, timeout_ms: int = 30_000) -> InvocationResult:
+        return self.api.invoke(event, timeout_ms=timeout_ms)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON lines the function wrote (log records and metrics)."""
+        return json_lines(self.lines)
+
+
+def json_lines(lines: list[str] | str) -> list[dict[str, Any]]:
+    """The lines that are JSON objects, parsed (runtimes add plain-text lines of their own)."""
+    records = []
+    for line in lines.splitlines() if isinstance(lines, str) else lines:
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+    return records
+
+
+def outcome_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("message") == "object outcome"]
+
+
+# ------------------------------------------------------------------------------------------- functions-framework
+
+
+class FunctionsFrameworkServer:
+    """``functions-framework --target T --signature-type S`` serving the Cloud Functions source on a free port."""
+
+    def __init__(self, source_folder: Path, target: str, signature_type: str, env: Mapping[str, str]) -> None:
+        source = write_gcp_source(source_folder)
+        self.lines: list[str] = []
+        self.process = ManagedProcess(
+            f"functions-framework {target}",
+            lambda port: [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                f"--source={source}",
+                f"--target={target}",
+                f"--signature-type={signature_type}",
+                f"--host={LOOPBACK}",
+                f"--port={port}",
+            ],
+            lambda port: http_answers(f"http://{LOOPBACK}:{port}/"),
+            env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)},
+            cwd=PROJECT_ROOT,
+            on_line=self.lines.append,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.process.port}/"
+
+    def __enter__(self) -> FunctionsFrameworkServer:
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
+
+    def records(self) -> list[dict[str, Any]]:
+        return json_lines(self.lines)
+
+
+# ---------------------------------------------------------------------------------------------------- catalog
+
+
+class Catalog:
+    """An embedded catalog file for one test: its registry URL, its rows, and a way to make writes fail."""
+
+    def __init__(self, folder: Path, dataset: str = "test-dataset") -> None:
+        self.path = folder / "catalog.sqlite"
+        self.url = f"sqlite:///{self.path}?dataset={dataset}"
+        self.catalog = SqliteCatalog(self.path)  # creates the file and its table, as the function would
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.catalog.rows()
+
+    def external_ids(self, *, include_deleted: bool = True) -> list[str]:
+        return sorted(row["external_id"] for row in self.catalog.rows(include_deleted))
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Another connection holds an exclusive transaction: every write waits for its busy timeout (the
+        invocation's deadline), then fails as "catalog busy", a failure a redelivery cures."""
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("BEGIN EXCLUSIVE")
+            yield
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+
+    def close(self) -> None:
+        self.catalog.close()
+
+
+# Modules a handler must not load at import (cold start): clients, the SDK we never use, the registry.
+DEFERRED_MODULES = ("boto3", "labelbox", "aws_xray_sdk", "google.cloud.storage", "shared.registries.sqlite", "sqlite3")
+_IMPORT_PROBE = """
+import json, socket, sys
+def refuse(*args, **kwargs):
+    raise AssertionError("network I/O at import")
+socket.socket.connect = socket.create_connection = socket.getaddrinfo = refuse
+import importlib
+importlib.import_module(sys.argv[1])
+print(json.dumps([m for m in sys.argv[2:] if m in sys.modules]))
+"""
+
+
+def modules_loaded_at_import(module: str, watched: Sequence[str] = DEFERRED_MODULES) -> list[str]:
+    """Import ``module`` in a fresh interpreter with no configuration at all and the network refused; which of
+    ``watched`` it loaded. Raises if the import fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, module, *watched],
+        check=False,
+        cwd=PROJECT_ROOT,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if done.returncode:
+        raise AssertionError(f"importing {module} failed:\n{done.stderr}")
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+# ------------------------------------------------------------------------------------------------ environment
+
+
+def function_env(monkeypatch: Any, catalog: Catalog, **values: str) -> None:
+    """The environment of a freshly configured function: every ingest variable unset but the registry (this
+    test's catalog) and ``values``; the Lambda variables set (they are in every Lambda environment)."""
+    from shared.settings import VARIABLES
+
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**LAMBDA_ENV, "INGEST_REGISTRY": catalog.url, **values}.items():
+        monkeypatch.setenv(name, value)
+
+
+# ----------------------------------------------------------------------------------------------------- events
+
+
+def s3_record(
+    key: str,
+    *,
+    bucket: str = "ingest-bucket",
+    size: int = 1024,
+    name: str = "ObjectCreated:Put",
+    sequencer: str = "0055AED6DCD90281E5",
+) -> dict[str, Any]:
+    """One S3 event notification record, key URL-encoded as S3 sends it."""
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T12:00:00.000Z",
+        "eventName": name,
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": {
+                "key": quote_plus(key),
+                "size": size,
+                "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                "sequencer": sequencer,
+            },
+        },
+    }
+
+
+def s3_notification(*keys: str, **fields: Any) -> dict[str, Any]:
+    return {"Records": [s3_record(key, **fields) for key in keys]}
+
+
+def sqs_event(*bodies: Any) -> dict[str, Any]:
+    """An SQS batch as Lambda's event source mapping delivers it; message ids m0, m1, ...; bodies that are not
+    strings are sent as their JSON."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"handle-{i}",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795608000000"},
+                "messageAttributes": {},
+                "md5OfBody": "0" * 32,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ingest",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def batch_operations_event(version: str, *tasks: Mapping[str, Any]) -> dict[str, Any]:
+    """An S3 Batch Operations LambdaInvoke event (schema 1.0 or 2.0) with these tasks."""
+    event: dict[str, Any] = {
+        "invocationSchemaVersion": version,
+        "invocationId": "YXNkbGZqYWRmaiBhc2RmdW9hZHNmZGpmaGFzbGtkaGZza2RmaAo",
+        "job": {"id": "f3cc4f60-61f6-4a2b-8a21-d07600c373ce"},
+        "tasks": list(tasks),
+    }
+    if version == "2.0":
+        event["job"]["userArguments"] = {}
+    return event
+
+
+def batch_task(key: str, *, version: str, bucket: str = "ingest-bucket", task_id: str = "t0") -> dict[str, Any]:
+    location = {"s3Bucket": bucket} if version == "2.0" else {"s3BucketArn": f"arn:aws:s3:::{bucket}"}
+    return {"taskId": task_id, "s3Key": quote_plus(key), "s3VersionId": None, **location}
+
+
+def gcs_object(name: str, *, bucket: str = "ingest-bucket", size: int = 1024, generation: int = 1) -> dict[str, Any]:
+    """A Cloud Storage object resource (the data of its CloudEvents and Pub/Sub notifications)."""
+    return {
+        "kind": "storage#object",
+        "bucket": bucket,
+        "name": name,
+        "id": f"{bucket}/{name}/{generation}",
+        "generation": str(generation),
+        "metageneration": "1",
+        "contentType": "image/jpeg",
+        "size": str(size),
+        "md5Hash": "kF8MuJ5+CTJxvyhHS1xzRg==",
+        "timeCreated": "2026-11-25T12:00:00.000Z",
+        "updated": "2026-11-25T12:00:00.000Z",
+    }
+
+
+def storage_cloud_event(
+    resource: Mapping[str, Any], *, kind: str = "finalized", event_id: str = "e0"
+) -> dict[str, Any]:
+    """A structured-mode CloudEvent as Eventarc sends it for a Cloud Storage object."""
+    return {
+        "specversion": "1.0",
+        "type": f"google.cloud.storage.object.v1.{kind}",
+        "source": f"//storage.googleapis.com/projects/_/buckets/{resource.get('bucket')}",
+        "subject": f"objects/{resource.get('name')}",
+        "id": event_id,
+        "time": "2026-11-25T12:00:00.000Z",
+        "datacontenttype": "application/json",
+        "data": dict(resource),
+    }
+
+
+def push_envelope(
+    resource: Mapping[str, Any], *, event_type: str = "OBJECT_FINALIZE", message_id: str = "p0"
+) -> dict[str, Any]:
+    """A Pub/Sub push request body carrying a Cloud Storage notification (JSON_API_V1 payload)."""
+    return {
+        "message": {
+            "attributes": {
+                "eventType": event_type,
+                "bucketId": str(resource.get("bucket")),
+                "objectId": str(resource.get("name")),
+                "objectGeneration": str(resource.get("generation")),
+                "payloadFormat": "JSON_API_V1",
+                "eventTime": "2026-11-25T12:00:00.000Z",
+            },
+            "data": base64.b64encode(json.dumps(resource).encode()).decode(),
+            "messageId": message_id,
+            "publishTime": "2026-11-25T12:00:00.000Z",
+        },
+        "subscription": "projects/test/subscriptions/ingest-push",
+    }
+
+
+def blob_event(
+    blob: str,
+    *,
+    container: str = "ingest",
+    account: str = "acct",
+    event_type: str = "Microsoft.Storage.BlobCreated",
+    schema: str = "eventgrid",
+    size: int = 1024,
+    event_id: str = "b0",
+) -> dict[str, Any]:
+    """A Blob Storage event from Event Grid, in the Event Grid schema or the CloudEvents 1.0 schema."""
+    topic = f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{account}"
+    data = {
+        "api": "PutBlob" if event_type.endswith("Created") else "DeleteBlob",
+        "eTag": '"0x8D4BCC2E4835CD0"',
+        "contentType": "image/jpeg",
+        "contentLength": size,
+        "blobType": "BlockBlob",
+        "url": f"https://{account}.blob.core.windows.net/{container}/{quote(blob)}",
+        "sequencer": "00000000000004420000000000028963",
+    }
+    subject = f"/blobServices/default/containers/{container}/blobs/{blob}"
+    if schema == "cloudevents":
+        return {
+            "specversion": "1.0",
+            "type": event_type,
+            "source": topic,
+            "subject": subject,
+            "id": event_id,
+            "time": "2026-11-25T12:00:00.000Z",
+            "data": data,
+        }
+    return {
+        "topic": topic,
+        "subject": subject,
+        "eventType": event_type,
+        "eventTime": "2026-11-25T12:00:00.000Z",
+        "id": event_id,
+        "data": data,
+        "dataVersion": "",
+        "metadataVersion": "1",
+    }
