@@ -43,6 +43,7 @@ LAMBDA_ENV: Mapping[str, str] = {
     "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
     "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",
     "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/25/[$LATEST]0123456789abcdef",
+    "LAMBDA_TASK_ROOT": str(PROJECT_ROOT),
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_SERVICE_NAME": "bucket-ingest",
@@ -100,7 +101,10 @@ class RuntimeApi:
                 self.send_header("Lambda-Runtime-Aws-Request-Id", pending.request_id)
                 self.send_header("Lambda-Runtime-Deadline-Ms", str(pending.deadline_ms))
                 self.send_header("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN)
-                self.send_header("Lambda-Runtime-Trace-Id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}")
+                trace = (
+                    f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=1"
+                )
+                self.send_header("Lambda-Runtime-Trace-Id", trace)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(pending.body)))
                 self.end_headers()
@@ -198,6 +202,13 @@ class LambdaRuntime:
     def records(self) -> list[dict[str, Any]]:
         """The JSON lines the function wrote (log records and metrics)."""
         return json_lines(self.lines)
+
+
+def xray_probe_handler(event: Any, context: Any) -> dict[str, Any]:
+    """A Lambda handler for tests: the function's answer, and whether the X-Ray SDK is loaded in this process."""
+    from handlers.aws import lambda_handler
+
+    return {"response": lambda_handler(event, context), "xray_loaded": "aws_xray_sdk" in sys.modules}
 
 
 def json_lines(lines: list[str] | str) -> list[dict[str, Any]]:
