@@ -81,7 +81,7 @@ def http_answers(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-class _Managed:
+class Managed:
     """Context-manager plumbing shared by everything here that has ``start()`` and ``stop()``."""
 
     def start(self) -> None:
@@ -104,7 +104,7 @@ class _Managed:
         self.stop()
 
 
-class ManagedProcess(_Managed):
+class ManagedProcess(Managed):
     """One child process serving on a loopback port chosen at start, ready-checked, stopped with its group.
 
     ``command(port)`` gives the argument list; ``ready(port)`` says when it serves. With ``port=False`` no port
@@ -231,7 +231,7 @@ class ManagedProcess(_Managed):
 # --------------------------------------------------------------------------------------------------- AWS (moto)
 
 
-class Moto(_Managed):
+class Moto(Managed):
     """moto's server: one endpoint for every AWS service, state in memory. ``reset()`` clears it."""
 
     region = "us-east-1"
@@ -309,7 +309,7 @@ class PublishedMessage:
     publish_time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-class PubSubPublisher(_Managed):
+class PubSubPublisher(Managed):
     """The ``google.pubsub.v1.Publisher`` gRPC service, enough for a publisher client (fake-gcs-server's).
 
     ``Publish`` assigns message ids and calls every subscriber with each ``PublishedMessage``; every topic
@@ -397,7 +397,7 @@ def fake_gcs_binary() -> Path:
         raise EmulatorError(f"fake-gcs-server: {exc}") from None
 
 
-class FakeGcs(_Managed):
+class FakeGcs(Managed):
     """fake-gcs-server, in memory; with ``publisher`` set it publishes finalize and delete notifications.
 
     The messages are Cloud Storage's Pub/Sub notifications (``JSON_API_V1`` payload, attributes ``eventType``,
@@ -474,7 +474,7 @@ def azurite_command() -> Path:
     return script
 
 
-class Azurite(_Managed):
+class Azurite(Managed):
     """Azurite's Blob service, in memory, with the emulator's well-known account (public test credentials).
 
     https://learn.microsoft.com/azure/storage/common/storage-use-azurite#http-connection-strings
