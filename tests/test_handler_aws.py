@@ -18,9 +18,11 @@ from handlers import RedeliveryRequested, aws
 from shared.settings import SettingsError
 from tests import fixtures
 from tests.support.handlers import (
+    EVERYTHING,
     Catalog,
     batch_operations_event,
     batch_task,
+    expected_outcome,
     function_env,
     json_lines,
     modules_loaded_at_import,
@@ -29,10 +31,6 @@ from tests.support.handlers import (
     s3_record,
     sqs_event,
 )
-
-# expected.json kinds → the skip reason of an object that gets no row (CreateFile: content not committed yet)
-SKIP_REASONS = {"deleted": "delete_ignored", "test": "test_event", "other": "ignored_event", "unknown": "ignored_event"}
-EVERYTHING = {"INGEST_SKIP_ZERO_BYTE": "false", "INGEST_UNKNOWN_MEDIA": "register"}
 
 
 @pytest.fixture
@@ -57,19 +55,6 @@ def logs() -> Iterator[io.StringIO]:
 
 def call(event: Any, timeout_s: float = 30.0) -> Any:
     return aws.lambda_handler(event, lambda_context(timeout_s))
-
-
-def expected_outcome(name: str) -> tuple[set[str], list[str]]:
-    """(external ids of the rows, skip reasons of the other records) that the fixture should come to."""
-    want = fixtures.expected()[name]
-    rows, skipped = set(), []
-    for record in want["records"]:
-        if record["kind"] == "created" and record.get("api") != "CreateFile":
-            account = f"{record['account']}/" if want["cloud"] == "azure" else ""
-            rows.add(f"{want['cloud']}:{account}{record['bucket']}/{record['key']}")
-        else:
-            skipped.append("ignored_event" if record["kind"] == "created" else SKIP_REASONS[record["kind"]])
-    return rows, sorted(skipped)
 
 
 @pytest.mark.parametrize("name", fixtures.names("aws"))
