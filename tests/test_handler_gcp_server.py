@@ -1,0 +1,127 @@
+"""The Google Cloud function in real ``functions-framework`` server processes (gunicorn, as Cloud Run runs it),
+one per entry point, reached over HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import CloudEvent
+
+from tests.support.handlers import (
+    Catalog,
+    FunctionsFrameworkServer,
+    gcs_object,
+    outcome_lines,
+    push_envelope,
+    storage_cloud_event,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
+    catalog = Catalog(tmp_path_factory.mktemp("catalog"))
+    yield catalog
+    catalog.close()
+
+
+@pytest.fixture(scope="module")
+def servers(
+    catalog: Catalog, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, FunctionsFrameworkServer]]:
+    env = {"INGEST_REGISTRY": catalog.url, "INGEST_TIMEOUT_SECONDS": "1"}
+    source = tmp_path_factory.mktemp("gcp-source")
+    with (
+        FunctionsFrameworkServer(source, "on_storage_event", "cloudevent", env) as events,
+        FunctionsFrameworkServer(source, "on_pubsub_push", "http", env) as pushes,
+    ):
+        yield {"on_storage_event": events, "on_pubsub_push": pushes}
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def send_event(server: FunctionsFrameworkServer, event: dict[str, Any], mode: str) -> tuple[int, bytes]:
+    attributes = {k: v for k, v in event.items() if k != "data"}
+    headers, body = (to_binary if mode == "binary" else to_structured)(CloudEvent(attributes, event["data"]))
+    return post(server.url, body, dict(headers))
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+def test_the_server_registers_a_cloud_event_in_either_mode(
+    mode: str, servers: dict[str, FunctionsFrameworkServer], catalog: Catalog
+) -> None:
+    key = f"server/{mode}/photo 1.jpg"
+    status, body = send_event(servers["on_storage_event"], storage_cloud_event(gcs_object(key), event_id=mode), mode)
+    assert (status, body) == (200, b"OK")
+    assert f"gcp:ingest-bucket/{key}" in catalog.external_ids()
+    server = servers["on_storage_event"]
+    assert wait_for(lambda: any(line["delivery"] == mode for line in outcome_lines(server.records())))
+
+
+def test_the_server_answers_400_to_a_request_that_is_not_a_cloud_event(
+    servers: dict[str, FunctionsFrameworkServer], catalog: Catalog
+) -> None:
+    status, body = post(
+        servers["on_storage_event"].url,
+        json.dumps(gcs_object("plain.jpg")).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert status == 400
+    assert b"parsing CloudEvent failed" in body
+    assert "gcp:ingest-bucket/plain.jpg" not in catalog.external_ids()
+
+
+def test_the_server_answers_500_when_the_event_must_be_retried(
+    servers: dict[str, FunctionsFrameworkServer], catalog: Catalog
+) -> None:
+    event = storage_cloud_event(gcs_object("server/retry.jpg"), event_id="retry-1")
+    with catalog.locked():
+        status, _ = send_event(servers["on_storage_event"], event, "binary")
+    assert status == 500
+    server = servers["on_storage_event"]
+    assert wait_for(lambda: any("RedeliveryRequested" in line for line in server.lines))
+    failed = [line for line in outcome_lines(server.records()) if line["delivery"] == "retry-1"]
+    assert failed and failed[0]["outcome"] == "failed" and failed[0]["retryable"] is True
+    assert send_event(server, event, "binary")[0] == 200
+    assert "gcp:ingest-bucket/server/retry.jpg" in catalog.external_ids()
+
+
+def test_the_push_server_acknowledges_registered_and_unreadable_messages(
+    servers: dict[str, FunctionsFrameworkServer], catalog: Catalog
+) -> None:
+    url = servers["on_pubsub_push"].url
+    headers = {"Content-Type": "application/json"}
+    status, body = post(url, json.dumps(push_envelope(gcs_object("server/pushed.jpg"))).encode(), headers)
+    assert status == 200 and json.loads(body)["outcomes"] == {"created": 1}
+    status, body = post(url, b"{not json", headers)
+    assert status == 200 and json.loads(body)["outcomes"] == {"skipped:unsupported_event": 1}
+    with catalog.locked():
+        status, body = post(
+            url, json.dumps(push_envelope(gcs_object("server/later.jpg"), message_id="7")).encode(), headers
+        )
+    assert status == 503 and json.loads(body)["redeliver"] == ["7"]
+    assert "gcp:ingest-bucket/server/pushed.jpg" in catalog.external_ids()
+    assert "gcp:ingest-bucket/server/later.jpg" not in catalog.external_ids()
+
+
+def test_the_server_processes_are_gone_after_the_tests(tmp_path: Path, catalog: Catalog) -> None:
+    server = FunctionsFrameworkServer(tmp_path, "on_storage_event", "cloudevent", {"INGEST_REGISTRY": catalog.url})
+    with server:
+        pid = server.process.pid
+        assert pid is not None and server.process.running()
+    assert not server.process.running()
+    assert not Path(f"/proc/{pid}").exists()
