@@ -4,8 +4,8 @@ https://learn.microsoft.com/azure/azure-functions/functions-reference-python . T
 ``handlers/azure.py``; this file only declares the trigger.
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations": the Python worker checks each parameter's annotation, a real type,
+# against what its binding accepts.
 import azure.functions as func
 
 from handlers import azure

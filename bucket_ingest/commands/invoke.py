@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import html
 import json
 import logging
@@ -153,15 +154,22 @@ def _json(document: Any) -> bytes:
 # ------------------------------------------------------------------------------------------------------- Azure
 
 
-def indexed_function(name: str = "on_blob_event") -> Callable[..., Any]:
-    """The user function of ``function_app.py`` as the Functions host indexes it (by function name)."""
+@functools.cache
+def indexed_functions() -> dict[str, Any]:
+    """``function_app.py``'s functions by name, indexed once as the Functions host does at start-up
+    (azure.functions refuses to index an app twice)."""
     import function_app
 
-    for function in function_app.app.get_functions():
-        if function.get_function_name() == name:
-            user_function: Callable[..., Any] = function.get_user_function()
-            return user_function
-    raise LookupError(f"function_app.py declares no function named {name!r}")
+    return {function.get_function_name(): function for function in function_app.app.get_functions()}
+
+
+def indexed_function(name: str = "on_blob_event") -> Callable[..., Any]:
+    """The user function the host calls for the function named ``name``."""
+    try:
+        user_function: Callable[..., Any] = indexed_functions()[name].get_user_function()
+    except KeyError:
+        raise LookupError(f"function_app.py declares no function named {name!r}") from None
+    return user_function
 
 
 def event_grid_binding(event: Any) -> Any:
