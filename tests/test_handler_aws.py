@@ -27,6 +27,7 @@ from tests.support.handlers import (
     json_lines,
     modules_loaded_at_import,
     outcome_lines,
+    powertools_log,
     s3_notification,
     s3_record,
     sqs_event,
@@ -45,12 +46,8 @@ def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog
 
 @pytest.fixture
 def logs() -> Iterator[io.StringIO]:
-    """What Powertools' Logger writes during the test."""
-    stream = io.StringIO()
-    handler: Any = aws.logger.registered_handler
-    previous = handler.setStream(stream)
-    yield stream
-    handler.setStream(previous)
+    with powertools_log(aws.logger) as stream:
+        yield stream
 
 
 def call(event: Any, timeout_s: float = 30.0) -> Any:

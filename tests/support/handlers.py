@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import queue
@@ -209,6 +210,17 @@ def xray_probe_handler(event: Any, context: Any) -> dict[str, Any]:
     from handlers.aws import lambda_handler
 
     return {"response": lambda_handler(event, context), "xray_loaded": "aws_xray_sdk" in sys.modules}
+
+
+@contextlib.contextmanager
+def powertools_log(logger: Any) -> Iterator[io.StringIO]:
+    """What a Powertools Logger writes meanwhile (its handler keeps the stream it was made with)."""
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        logger.registered_handler.setStream(previous)
 
 
 def json_lines(lines: list[str] | str) -> list[dict[str, Any]]:
