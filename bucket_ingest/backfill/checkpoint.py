@@ -112,7 +112,7 @@ class Checkpoint:
         """The checkpoint in ``path``, or None when there is none yet."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} cannot be read ({exc}): fix or delete it") from None

@@ -60,6 +60,7 @@ class Plan:
     calls_per_minute: float | None = None
     call_timeout: float = 60.0
     max_attempts: int = 6
+    backoff_s: float = 1.0  # the first wait before a retry; it doubles each time, up to BACKOFF_CAP_S
     max_objects: int | None = None
     expected_total: int | None = None
 
@@ -247,7 +248,8 @@ class Backfill:
                 break
             if attempt == self.plan.max_attempts or self._stopping.is_set():
                 break
-            self._stopping.wait(min(BACKOFF_CAP_S, 2.0**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+            wait_s = min(BACKOFF_CAP_S, self.plan.backoff_s * 2.0 ** (attempt - 1))
+            self._stopping.wait(wait_s * random.uniform(0.5, 1.0))  # noqa: S311 (jitter, not secrecy)
             todo = retry
         return BatchResult(batch, Report(tuple(done[d.id] for d in deliveries)), calls, gave_up)
 

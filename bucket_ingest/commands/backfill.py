@@ -67,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_positive, help="rows per register call (default: the registry's)")
     parser.add_argument("--concurrency", type=_positive, help="register calls in flight (default: the registry's)")
     parser.add_argument("--calls-per-minute", type=float, help="start at most this many register calls a minute")
+    parser.add_argument("--call-timeout", type=float, help="seconds one register call may take (the registry's)")
     parser.add_argument("--max-attempts", type=_positive, default=6, help="tries per batch before stopping (6)")
     parser.add_argument("--page-size", type=_positive, default=1000, help="objects per listing page (1000)")
     parser.add_argument("--max-objects", type=_positive, help="stop after this many objects; run again to continue")
@@ -141,13 +142,14 @@ def _plan(args: argparse.Namespace, registry_url: str) -> Plan:
         raise UsageError(
             f"--batch-size {batch_size:,} is over what the registry takes in one call ({limits.max_batch_size:,})"
         )
-    if args.calls_per_minute is not None and args.calls_per_minute <= 0:
-        raise UsageError("--calls-per-minute should be a positive number")
+    for name in ("calls_per_minute", "call_timeout"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} should be a positive number")
     return Plan(
         batch_size=batch_size,
         concurrency=args.concurrency or limits.concurrency,
         calls_per_minute=args.calls_per_minute or limits.calls_per_minute,
-        call_timeout=limits.call_timeout,
+        call_timeout=args.call_timeout or limits.call_timeout,
         max_attempts=args.max_attempts,
         max_objects=args.max_objects,
         expected_total=args.expected,
