@@ -6,8 +6,9 @@ backfill both call ``decide``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from enum import StrEnum
+from typing import NamedTuple
 
 from shared.events.model import Cloud, EventKind, ObjectEvent, ParsedEvent, UnsupportedEvent
 from shared.global_keys import global_key
@@ -37,63 +38,47 @@ class SkipReason(StrEnum):
     STILL_EXISTS = "still_exists"
 
 
-@dataclass(frozen=True, slots=True)
-class Register:
+class Register(NamedTuple):
     event: ObjectEvent
     payload: Payload
 
 
-@dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(NamedTuple):
     event: ObjectEvent
     global_key: str
     tag_only: bool  # the "tag" policy: mark the row deleted instead of deleting it
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(NamedTuple):
     event: ParsedEvent
     reason: SkipReason
     detail: str
 
 
+# Decisions are NamedTuples, like the other per-object values on the hot path: immutable and cheap to build.
 Decision = Register | Delete | Skip
 
 
 def decide(event: ParsedEvent, settings: Settings) -> Decision:
     if isinstance(event, UnsupportedEvent):
         return Skip(event, SkipReason.UNSUPPORTED_EVENT, f"unsupported event: {event.reason}")
+    if event.kind is EventKind.CREATED and event.key is not None:
+        return _created(event, event.key, settings)
+    if event.kind is EventKind.DELETED and event.key is not None:
+        return _deleted(event, event.key, settings)
     if event.kind is EventKind.TEST:
         return Skip(event, SkipReason.TEST_EVENT, event.reason)
-    if event.kind is EventKind.IGNORED or event.key is None:
-        return Skip(event, SkipReason.IGNORED_EVENT, event.reason or "the event names no object")
-    if settings.allowed_buckets and event.bucket not in settings.allowed_buckets:
-        return Skip(event, SkipReason.BUCKET_NOT_ALLOWED, f"bucket {event.bucket!r} is not in INGEST_ALLOWED_BUCKETS")
-    key = event.key
-    if settings.skip_folder_markers and key.endswith("/"):
-        return Skip(event, SkipReason.FOLDER_MARKER, "a folder marker ('key/') is not a file")
-    if settings.include and not any(glob.matches(key) for glob in settings.include):
-        return Skip(event, SkipReason.EXCLUDED, "the key matches no INGEST_INCLUDE pattern")
-    if excluded := next((g.pattern for g in settings.exclude if g.matches(key)), None):
-        return Skip(event, SkipReason.EXCLUDED, f"the key matches INGEST_EXCLUDE pattern {excluded!r}")
-    if event.cloud is Cloud.AWS and not (event.region or settings.aws_region):
-        return Skip(event, SkipReason.NO_REGION, "the event names no region: set INGEST_AWS_REGION to the bucket's")
-    location = location_of(event, settings.aws_region)
-    if event.kind is EventKind.DELETED:
-        if settings.delete_policy is DeletePolicy.IGNORE:
-            return Skip(
-                event,
-                SkipReason.DELETE_IGNORED,
-                "INGEST_DELETE_POLICY=ignore keeps the rows of deleted objects (and their labels)",
-            )
-        return Delete(event, global_key(location), tag_only=settings.delete_policy is DeletePolicy.TAG)
+    return Skip(event, SkipReason.IGNORED_EVENT, event.reason or "the event names no object")
+
+
+def _created(event: ObjectEvent, key: str, settings: Settings) -> Decision:
+    if skip := _filtered(event, key, settings):
+        return skip
     if settings.skip_zero_byte and event.size == 0:
         return Skip(event, SkipReason.ZERO_BYTE, "the object is empty (INGEST_SKIP_ZERO_BYTE)")
     if settings.max_size is not None and event.size is not None and event.size > settings.max_size:
         return Skip(
-            event,
-            SkipReason.TOO_LARGE,
-            f"{event.size} bytes is over INGEST_MAX_SIZE ({settings.max_size} bytes)",
+            event, SkipReason.TOO_LARGE, f"{event.size} bytes is over INGEST_MAX_SIZE ({settings.max_size} bytes)"
         )
     if settings.unservable_keys is Choice.SKIP and (bad := _unservable(key)):
         return Skip(
@@ -114,16 +99,52 @@ def decide(event: ParsedEvent, settings: Settings) -> Decision:
     dataset = route(event.bucket, key, settings)
     if dataset is None:
         return Skip(event, SkipReason.NO_ROUTE, "no INGEST_ROUTES rule matches and the registry names no dataset")
-    return Register(event, build_payload(event, location, dataset, media_type))
+    return Register(event, build_payload(event, location_of(event, settings.aws_region), dataset, media_type))
+
+
+def _deleted(event: ObjectEvent, key: str, settings: Settings) -> Decision:
+    if skip := _filtered(event, key, settings):  # an object that was never registered has no row to delete
+        return skip
+    if settings.delete_policy is DeletePolicy.IGNORE:
+        return Skip(
+            event,
+            SkipReason.DELETE_IGNORED,
+            "INGEST_DELETE_POLICY=ignore keeps the rows of deleted objects (and their labels)",
+        )
+    location = location_of(event, settings.aws_region)
+    return Delete(event, global_key(location), tag_only=settings.delete_policy is DeletePolicy.TAG)
+
+
+def _filtered(event: ObjectEvent, key: str, settings: Settings) -> Skip | None:
+    """The filters every object event passes, created or deleted."""
+    if settings.allowed_buckets and event.bucket not in settings.allowed_buckets:
+        return Skip(event, SkipReason.BUCKET_NOT_ALLOWED, f"bucket {event.bucket!r} is not in INGEST_ALLOWED_BUCKETS")
+    if settings.skip_folder_markers and key.endswith("/"):
+        return Skip(event, SkipReason.FOLDER_MARKER, "a folder marker ('key/') is not a file")
+    if settings.include and not any(glob.matches(key) for glob in settings.include):
+        return Skip(event, SkipReason.EXCLUDED, "the key matches no INGEST_INCLUDE pattern")
+    if settings.exclude and (excluded := next((g.pattern for g in settings.exclude if g.matches(key)), None)):
+        return Skip(event, SkipReason.EXCLUDED, f"the key matches INGEST_EXCLUDE pattern {excluded!r}")
+    if event.cloud is Cloud.AWS and not (event.region or settings.aws_region):
+        return Skip(event, SkipReason.NO_REGION, "the event names no region: set INGEST_AWS_REGION to the bucket's")
+    return None
 
 
 def route(bucket: str, key: str, settings: Settings) -> str | None:
     """The dataset an object goes to: the first matching INGEST_ROUTES rule, else the registry's dataset."""
+    if not settings.routes:
+        return settings.default_dataset
     path = f"{bucket}/{key}"
     return next((r.dataset for r in settings.routes if r.glob.matches(path)), settings.default_dataset)
 
 
+_UNSERVABLE = re.compile(f"[{re.escape(''.join(sorted(UNSERVABLE_CHARACTERS)))}\x00-\x1f\x7f]")
+
+
 def _unservable(key: str) -> str:
+    """What in the key Labelbox cannot serve, named for the skip message; '' when nothing."""
+    if not _UNSERVABLE.search(key):
+        return ""
     found = sorted({c for c in key if c in UNSERVABLE_CHARACTERS})
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
         found.append("control characters")

@@ -21,16 +21,21 @@ generation) goes to metadata. The live path and backfill compute the same key.
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 
 from shared.uris import ObjectLocation
 
 MAX_LENGTH = 200
-ALLOWED_CHARACTERS = frozenset(string.ascii_letters + string.digits + " !_.*'()&$@=;/:+,?-")
 DIGEST_MARK = "?"
 DIGEST_LENGTH = 24
-_UPPER = frozenset(string.ascii_uppercase)
+PUNCTUATION = " !_.*'()&$@=;/:+,?-"
+ALLOWED_CHARACTERS = frozenset(string.ascii_letters + string.digits + PUNCTUATION)
 _READABLE_ROOM = MAX_LENGTH - len(DIGEST_MARK) - DIGEST_LENGTH
+_READABLE_PUNCTUATION = re.escape(PUNCTUATION.replace(DIGEST_MARK, ""))
+_VALID = re.compile(rf"[A-Za-z0-9{re.escape(PUNCTUATION)}]{{1,{MAX_LENGTH}}}")
+_PLAIN = re.compile(rf"[a-z0-9{_READABLE_PUNCTUATION}]{{1,{MAX_LENGTH}}}")  # no upper case, no digest mark
+_NOT_READABLE = re.compile(rf"[^A-Za-z0-9{_READABLE_PUNCTUATION}]")
 
 
 def readable_path(location: ObjectLocation) -> str:
@@ -39,26 +44,18 @@ def readable_path(location: ObjectLocation) -> str:
     return f"{location.cloud}:{account}{location.bucket}/{location.key}"
 
 
-def global_key(location: ObjectLocation) -> str:
-    text = readable_path(location)
-    if _is_plain(text):
+def global_key(location: ObjectLocation, readable: str | None = None) -> str:
+    """The location's global key; ``readable`` is its ``readable_path`` when the caller has it already."""
+    text = readable or readable_path(location)
+    if _PLAIN.fullmatch(text) and not text.endswith(" "):
         return text
-    readable = "".join(c if c in ALLOWED_CHARACTERS and c != DIGEST_MARK else "_" for c in text)
+    readable = _NOT_READABLE.sub("_", text)
     return f"{readable[:_READABLE_ROOM]}{DIGEST_MARK}{_digest(location)}"
 
 
 def is_valid_global_key(key: str) -> bool:
     """Whether Labelbox accepts ``key`` as a global key (length, characters, no edge spaces)."""
-    return 0 < len(key) <= MAX_LENGTH and key == key.strip(" ") and all(c in ALLOWED_CHARACTERS for c in key)
-
-
-def _is_plain(text: str) -> bool:
-    return (
-        len(text) <= MAX_LENGTH
-        and not text.endswith(" ")
-        and DIGEST_MARK not in text
-        and all(c in ALLOWED_CHARACTERS and c not in _UPPER for c in text)
-    )
+    return _VALID.fullmatch(key) is not None and key == key.strip(" ")
 
 
 def _digest(location: ObjectLocation) -> str:

@@ -8,8 +8,8 @@ Field meanings follow Labelbox's data-row reference (https://docs.labelbox.com/r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from shared.events.model import Cloud, ObjectEvent
 from shared.global_keys import global_key, readable_path
@@ -17,14 +17,15 @@ from shared.media_types import MediaType
 from shared.uris import ObjectLocation, object_uri
 
 
-@dataclass(frozen=True, slots=True)
-class Payload:
+class Payload(NamedTuple):
+    """One data row's fields (immutable, built per object)."""
+
     global_key: str
     row_data: str
     external_id: str
     dataset_id: str
     media_type: MediaType | None = None
-    metadata: Mapping[str, str | int] = field(default_factory=dict, compare=False, hash=False)
+    metadata: Mapping[str, str | int] = MappingProxyType({})
 
     def as_dict(self) -> dict[str, Any]:
         """The payload as plain JSON-ready fields (used by `map`, `rows --json` and the catalog)."""
@@ -43,14 +44,11 @@ def location_of(event: ObjectEvent, default_region: str | None = None) -> Object
     is unique on its own, so an event that happens to name the AWS account maps to the same row."""
     if event.key is None:
         raise ValueError(f"{event.name or event.kind} event names no object")
-    return ObjectLocation(
-        cloud=event.cloud,
-        bucket=event.bucket,
-        key=event.key,
-        account=event.account if event.cloud is Cloud.AZURE else None,
-        region=(event.region or default_region) if event.cloud is Cloud.AWS else None,
-        endpoint=event.endpoint if event.cloud is Cloud.AZURE else None,
-    )
+    if event.cloud is Cloud.AWS:
+        return ObjectLocation(event.cloud, event.bucket, event.key, region=event.region or default_region)
+    if event.cloud is Cloud.AZURE:
+        return ObjectLocation(event.cloud, event.bucket, event.key, account=event.account, endpoint=event.endpoint)
+    return ObjectLocation(event.cloud, event.bucket, event.key)
 
 
 def build_payload(
@@ -59,19 +57,21 @@ def build_payload(
     dataset_id: str,
     media_type: MediaType | None,
 ) -> Payload:
-    metadata: dict[str, str | int] = {"cloud": event.cloud.value, "bucket": event.bucket}
-    optional: dict[str, str | int | None] = {
-        "size": event.size,
-        "content_type": event.content_type,
-        "etag": event.etag,
-        "version": event.version,
-        "event_time": event.time,
-    }
-    metadata.update({name: value for name, value in optional.items() if value is not None})
+    metadata: dict[str, str | int] = {"cloud": event.cloud, "bucket": event.bucket}
+    for name, value in (
+        ("size", event.size),
+        ("content_type", event.content_type),
+        ("etag", event.etag),
+        ("version", event.version),
+        ("event_time", event.time),
+    ):
+        if value is not None:
+            metadata[name] = value
+    readable = readable_path(location)
     return Payload(
-        global_key=global_key(location),
+        global_key=global_key(location, readable),
         row_data=object_uri(location),
-        external_id=readable_path(location),
+        external_id=readable,
         dataset_id=dataset_id,
         media_type=media_type,
         metadata=metadata,

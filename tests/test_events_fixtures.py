@@ -9,8 +9,13 @@ from tests import fixtures
 
 # expected.json's kinds → ours: "other" (neither created nor deleted) and "unknown" (the payload does not say)
 # are ignored with a reason; Data Lake Gen2 CreateFile is a created event we ignore until FlushWithClose.
-KINDS = {"created": EventKind.CREATED, "deleted": EventKind.DELETED, "test": EventKind.TEST,
-         "other": EventKind.IGNORED, "unknown": EventKind.IGNORED}
+KINDS = {
+    "created": EventKind.CREATED,
+    "deleted": EventKind.DELETED,
+    "test": EventKind.TEST,
+    "other": EventKind.IGNORED,
+    "unknown": EventKind.IGNORED,
+}
 UNCOMMITTED = {"CreateFile"}
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -69,9 +70,9 @@ class LambdaEvent:
 
 def split_lambda_event(event: Any) -> LambdaEvent:
     """Tell a Lambda invocation's shape apart and cut it into the units the platform retries."""
-    if isinstance(event, Mapping) and "tasks" in event and "invocationSchemaVersion" in event:
+    if isinstance(event, dict) and "tasks" in event and "invocationSchemaVersion" in event:
         return _batch_operations(event)
-    records = event.get("Records") if isinstance(event, Mapping) else None
+    records = event.get("Records") if isinstance(event, dict) else None
     if isinstance(records, list) and records and all(_is_sqs_record(r) for r in records):
         return LambdaEvent(
             LambdaSource.SQS,
@@ -100,11 +101,11 @@ def parse_message(message: Any) -> list[ParsedEvent]:
 
 
 def _parse_record(record: Any) -> list[ParsedEvent]:
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         return [UnsupportedEvent(f"a record should be a JSON object, got {shown(record)}")]
     if "s3" in record:
         return [guarded(_s3_record, record)]
-    if isinstance(record.get("Sns"), Mapping):
+    if isinstance(record.get("Sns"), dict):
         return parse_message(record["Sns"].get("Message"))
     if "body" in record:
         return parse_message(record["body"])
@@ -133,6 +134,7 @@ def _s3_record(record: Mapping[str, Any]) -> ObjectEvent:
     )
 
 
+@lru_cache(maxsize=256)  # a handful of names in practice; parsed once each per warm instance
 def _kind_from_name(name: str | None) -> tuple[EventKind, str]:
     if name is None:
         return (
@@ -222,4 +224,4 @@ def _decode_key(raw: str) -> str:
 
 
 def _is_sqs_record(record: Any) -> bool:
-    return isinstance(record, Mapping) and record.get("eventSource") == "aws:sqs"
+    return isinstance(record, dict) and record.get("eventSource") == "aws:sqs"

@@ -29,17 +29,21 @@ def load_json(text: str | bytes, what: str) -> Any:
 
 
 def as_object(value: Any, what: str) -> Mapping[str, Any]:
+    """A JSON object, given as one or as its text."""
     if isinstance(value, str | bytes):
         value = load_json(value, what)
-    if not isinstance(value, Mapping):
-        raise EventShapeError(f"{what} should be a JSON object, got {type(value).__name__} {shown(value)}")
-    return value
+    if type(value) is dict or isinstance(value, Mapping):  # dict first: the Mapping ABC check is slower
+        return value
+    raise EventShapeError(f"{what} should be a JSON object, got {type(value).__name__} {shown(value)}")
 
 
 def child(parent: Mapping[str, Any], name: str, what: str) -> Mapping[str, Any]:
+    value = parent.get(name)
+    if type(value) is dict:  # the common case; the message below is only built when needed
+        return value
     if name not in parent:
         raise EventShapeError(f"{what} has no '{name}'")
-    return as_object(parent[name], f"{what}.{name}")
+    return as_object(value, f"{what}.{name}")
 
 
 def text(parent: Mapping[str, Any], name: str, what: str) -> str:
@@ -54,10 +58,10 @@ def text(parent: Mapping[str, Any], name: str, what: str) -> str:
 def optional_text(parent: Mapping[str, Any], name: str) -> str | None:
     """A string field that may be absent; numbers are accepted as their decimal text (generations)."""
     value = parent.get(name)
-    if isinstance(value, bool) or value is None or value == "":
+    if type(value) is str:
+        return value or None
+    if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        return value
     if isinstance(value, int):
         return str(value)
     raise EventShapeError(f"'{name}' should be a string, got {shown(value)}")
@@ -66,6 +70,8 @@ def optional_text(parent: Mapping[str, Any], name: str) -> str | None:
 def optional_int(parent: Mapping[str, Any], name: str) -> int | None:
     """A non-negative integer that vendors send as a JSON number or as a decimal string (int64 in JSON)."""
     value = parent.get(name)
+    if type(value) is int and value >= 0:
+        return value
     if value is None or value == "":
         return None
     if isinstance(value, bool):

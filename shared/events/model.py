@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import NamedTuple
 
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
@@ -23,13 +24,13 @@ class EventKind(StrEnum):
     IGNORED = "ignored"  # a storage event that does not change what should be registered
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectEvent:
+class ObjectEvent(NamedTuple):
     """What happened to one object, whatever the cloud and however it was delivered.
 
     ``key`` is the exact object name as the storage service knows it (decoded UTF-8 text, the string
     GetObject / download_blob take). ``version`` is the S3 version id or the GCS generation, as text.
-    ``reason`` says why a TEST or IGNORED event leads to no row.
+    ``reason`` says why a TEST or IGNORED event leads to no row. Immutable (a NamedTuple: one is built per
+    object on the hot path, about three times faster than a frozen dataclass); change a copy with ``_replace``.
     """
 
     cloud: Cloud
@@ -42,7 +43,7 @@ class ObjectEvent:
     etag: str | None = None
     version: str | None = None
     content_type: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _NO_METADATA, compare=False, hash=False)
+    metadata: Mapping[str, str] = _NO_METADATA
     time: str | None = None
     sequencer: str | None = None
     name: str | None = None  # the event's own name or type, as seen (ObjectCreated:Put, ...)
@@ -67,8 +68,7 @@ class UnsupportedEvent:
 ParsedEvent = ObjectEvent | UnsupportedEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """One unit the platform delivers, acknowledges and retries on its own.
 
     An SQS message, a Batch Operations task, a CloudEvent, an Event Grid event. Its ``events`` may be
