@@ -245,6 +245,10 @@ class LocalPipeline(Managed):
         t = self.targets[target]
         return ObjectEvent(t.cloud, EventKind.CREATED, t.bucket, key, account=t.account).location
 
+    def target_of(self, location: str) -> Target | None:
+        """The target whose bucket holds the object at ``location`` (as the functions log it)."""
+        return next((t for t in self.targets.values() if location.startswith(self.location(t.name, ""))), None)
+
     def upload(self, target: str, key: str, data: bytes = b"", content_type: str | None = None) -> Upload:
         """Put one object with the cloud's own client, as a user would."""
         t = self.targets[target]
