@@ -104,7 +104,7 @@ class LabelboxEndpoint:
 
     def start(self) -> LabelboxEndpoint:
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="labelbox-endpoint", daemon=True),
+            threading.Thread(target=self._server.serve_forever, args=(0.05,), name="labelbox-endpoint", daemon=True),
             threading.Thread(target=self._work, name="labelbox-endpoint-tasks", daemon=True),
         ]
         for thread in self._threads:
