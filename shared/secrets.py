@@ -230,13 +230,19 @@ def _origin(url: str) -> str:
 
 def _read_gcp(reference: str, deadline: Deadline, stores: Stores) -> str:
     name = reference if "/versions/" in reference else f"{reference}/versions/latest"
-    token = _get_json(
-        f"{stores.gcp_metadata}/computeMetadata/v1/instance/service-accounts/default/token",
-        {"Metadata-Flavor": "Google"},
-        deadline,
-        reference,
-        {404: "the function has no service account: attach one that can access the secret"},
-    ).get("access_token")
+    try:
+        token = _get_json(
+            f"{stores.gcp_metadata}/computeMetadata/v1/instance/service-accounts/default/token",
+            {"Metadata-Flavor": "Google"},
+            deadline,
+            reference,
+            {404: "the function has no service account: attach one that can access the secret"},
+        ).get("access_token")
+    except SecretError as exc:
+        raise SecretError(
+            f"no token from the GCP metadata server at {stores.gcp_metadata} (not on GCP? set LABELBOX_API_KEY "
+            f"for local use): {exc}"
+        ) from None
     if not isinstance(token, str):
         raise SecretError("the GCP metadata server gave no access token: attach a service account to the function")
     answer = _get_json(
