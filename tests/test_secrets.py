@@ -52,7 +52,7 @@ def aws(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
 
 def test_a_secret_never_shows_itself() -> None:
     secret = Secret(KEY)
-    shown = [repr(secret), str(secret), f"{secret}", "%s" % (secret,), repr({"key": secret}), repr([secret])]
+    shown = [repr(secret), str(secret), f"{secret}", "%s" % (secret,), repr({"key": secret}), repr([secret])]  # noqa: UP031
     assert all(KEY not in text for text in shown)
     assert secret.reveal() == KEY
     with pytest.raises(TypeError):
