@@ -150,15 +150,15 @@ def _count(report: Report) -> None:
         rows["Skipped"] = skipped.total()
     for name, count in rows.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
-    for reason, count in skipped.items():
+    for reason, count in skipped.items():  # one EMF document each: a dimension applies to a whole document
         with single_metric(
             name="Skipped",
             unit=MetricUnit.Count,
             value=count,
             namespace=NAMESPACE,
-            default_dimensions={"service": SERVICE, "reason": reason},
-        ):
-            pass
+            default_dimensions={"service": SERVICE},
+        ) as metric:
+            metric.add_dimension(name="reason", value=reason)
 
 
 @functools.cache

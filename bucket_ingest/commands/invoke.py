@@ -160,7 +160,7 @@ def indexed_functions() -> dict[str, Any]:
     (azure.functions refuses to index an app twice)."""
     import function_app
 
-    return {function.get_function_name(): function for function in function_app.app.get_functions()}
+    return {str(function.get_function_name()): function for function in function_app.app.get_functions()}
 
 
 def indexed_function(name: str = "on_blob_event") -> Callable[..., Any]:
