@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -198,12 +198,13 @@ class _Environment:
         self.api.results[request_id] = future
         deadline_ms = int((time.time() + timeout_s) * 1000)
         self.api.events.put((request_id, json.dumps(event).encode("utf-8"), deadline_ms))
+        result = self._wait(request_id, future, started, timeout_s)
+        return replace(result, seconds=time.monotonic() - started)
+
+    def _wait(self, request_id: str, future: Future[Invocation], started: float, timeout_s: float) -> Invocation:
         while True:
             try:
-                result = future.result(timeout=0.1)
-                return Invocation(
-                    result.request_id, result.ok, result.response, result.error, time.monotonic() - started
-                )
+                return future.result(timeout=0.1)
             except FutureTimeout:
                 pass
             if not self.process.running():
