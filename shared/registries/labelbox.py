@@ -132,8 +132,11 @@ class _NotFound(LabelboxError):
     pass
 
 
-class _Api:
-    """Labelbox's GraphQL endpoint, with the key attached and errors turned into messages that say what to fix."""
+class LabelboxApi:
+    """Labelbox's GraphQL endpoint, with the key attached and errors turned into messages that say what to fix.
+
+    ``execute`` raises ``LabelboxError`` (refused, with the fix), ``TransportError`` (no answer in time) or
+    ``SecretError`` (no key); the registry and `bucket-ingest doctor`/`rows` use it."""
 
     def __init__(self, endpoint: str, key: Secret | None, key_secret: str | None) -> None:
         self.endpoint = endpoint
@@ -271,7 +274,7 @@ class LabelboxRegistry:
         metadata_schemas: Mapping[str, str] | None = None,
         delete_policy: DeletePolicy = DeletePolicy.IGNORE,
     ) -> None:
-        self._api = _Api(endpoint, key, key_secret)
+        self.api = LabelboxApi(endpoint, key, key_secret)
         self._metadata_schemas = dict(metadata_schemas or {})
         self._always_send_metadata = delete_policy is DeletePolicy.TAG
         self._user_id: str | None = None  # cached per warm instance
@@ -289,7 +292,7 @@ class LabelboxRegistry:
         )
 
     def __repr__(self) -> str:
-        return f"LabelboxRegistry(endpoint={self._api.endpoint!r})"
+        return f"LabelboxRegistry(endpoint={self.api.endpoint!r})"
 
     def close(self) -> None:
         """Nothing to release: connections are pooled per warm instance by the transport."""
@@ -347,7 +350,7 @@ class LabelboxRegistry:
             fields.append("customMetadataOntology {id name kind}")
         declarations = f"({', '.join(f'${name}: ID!' for name in variables)})" if variables else ""
         query = f"query BucketIngestPrepare{declarations} {{{' '.join(fields)}}}"
-        data = self._api.execute(query, variables, deadline, tolerate_not_found=True)
+        data = self.api.execute(query, variables, deadline, tolerate_not_found=True)
         user = data.get("user") or {}
         if not user.get("id"):
             raise LabelboxError("Labelbox did not say who the API key belongs to: check the key")
@@ -446,12 +449,12 @@ class LabelboxRegistry:
         for task in tasks:
             try:
                 chunk_uris = [
-                    self._api.upload(chunk, "json_import.json", deadline)
+                    self.api.upload(chunk, "json_import.json", deadline)
                     for chunk in _chunks([items[i] for i in task.positions])
                 ]
                 manifest = {"source": "SDK", "item_count": len(task.positions), "chunk_uris": chunk_uris}
-                manifest_uri = self._api.upload(json.dumps(manifest).encode(), "manifest.json", deadline)
-                answer = self._api.execute(_UPSERT, {"manifestUri": manifest_uri}, deadline)
+                manifest_uri = self.api.upload(json.dumps(manifest).encode(), "manifest.json", deadline)
+                answer = self.api.execute(_UPSERT, {"manifestUri": manifest_uri}, deadline)
                 started = answer.get("upsertDataRows") or {}
                 if not started.get("id"):
                     raise LabelboxError("Labelbox started no upsert task: upgrade bucket-ingest")
@@ -475,7 +478,7 @@ class LabelboxRegistry:
             time.sleep(delay)
             for task in pending:
                 try:
-                    answer = self._api.execute(_TASK, {"userId": self._user_id, "taskId": task.task_id}, deadline)
+                    answer = self.api.execute(_TASK, {"userId": self._user_id, "taskId": task.task_id}, deadline)
                 except (LabelboxError, TransportError, SecretError) as exc:
                     logger.warning("Labelbox task %s: could not read its status: %s", task.task_id, exc)
                     continue
@@ -529,7 +532,7 @@ class LabelboxRegistry:
     def _failures(self, task_id: str, deadline: Deadline) -> Iterator[tuple[str, str | None]]:
         cursor: str | None = None
         while True:
-            answer = self._api.execute(_FAILED, {"taskId": task_id, "first": RESULT_PAGE, "from": cursor}, deadline)
+            answer = self.api.execute(_FAILED, {"taskId": task_id, "first": RESULT_PAGE, "from": cursor}, deadline)
             page = answer.get("failedDataRowImports") or {}
             for failure in page.get("results") or []:
                 yield str(failure.get("message") or "refused"), (failure.get("spec") or {}).get("globalKey")
@@ -545,7 +548,7 @@ class LabelboxRegistry:
             found = [row_id for row_id in ids.values() if row_id]
             for start in range(0, len(found), MAX_DELETE_BATCH):
                 batch = found[start : start + MAX_DELETE_BATCH]
-                self._api.execute(_delete_query(batch), {}, deadline)
+                self.api.execute(_delete_query(batch), {}, deadline)
         except (LabelboxError, TransportError, SecretError) as exc:
             return [RowResult.failed(k, f"not deleted: {exc}", retryable=True) for k in global_keys]
         return [RowResult(k, RowStatus.DELETED if ids.get(k) else RowStatus.ABSENT) for k in global_keys]
@@ -561,7 +564,7 @@ class LabelboxRegistry:
                     {"dataRowId": row_id, "fields": [{"schemaId": TAG_SCHEMA_ID, "value": DELETED_TAG}]}
                     for _, row_id in batch
                 ]
-                answer = self._api.execute(_TAG, {"metadata": updates}, deadline)
+                answer = self.api.execute(_TAG, {"metadata": updates}, deadline)
                 by_id = {str(r.get("dataRowId")): r for r in answer.get("upsertDataRowCustomMetadata") or []}
                 for key, row_id in batch:
                     error = (by_id.get(row_id) or {}).get("error")
@@ -581,11 +584,11 @@ class LabelboxRegistry:
         """Global key → data-row id ('' when no row has it), through a dataRowsForGlobalKeys job."""
         if not global_keys:
             return {}
-        job = self._api.execute(_FIND, {"globalKeys": list(global_keys)}, deadline)
+        job = self.api.execute(_FIND, {"globalKeys": list(global_keys)}, deadline)
         job_id = (job.get("dataRowsForGlobalKeys") or {}).get("jobId")
         delays = _poll_delays(first=0.0)
         while True:
-            answer = self._api.execute(_FOUND, {"jobId": job_id}, deadline)
+            answer = self.api.execute(_FOUND, {"jobId": job_id}, deadline)
             result = answer.get("dataRowsForGlobalKeysResult") or {}
             if result.get("jobStatus") == "COMPLETE":
                 break
