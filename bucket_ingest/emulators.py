@@ -54,7 +54,10 @@ _ORPHAN_GUARD = (
     "import ctypes,os,signal,sys\n"
     "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
     "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "try:\n"
+    "    os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "except OSError as exc:\n"
+    "    sys.exit(f'cannot run {sys.argv[2]}: {exc.strerror}')\n"
 )
 
 
