@@ -29,6 +29,10 @@ LIMITS: Mapping[str, RegistryLimits] = {
     "labelbox": RegistryLimits(
         batch_size=10_000, max_batch_size=30_000, concurrency=2, calls_per_minute=30, call_timeout=300.0
     ),
+    # --publish-to: Pub/Sub accepts 1,000 messages per publish request; the client batches and flow-controls.
+    "pubsub": RegistryLimits(
+        batch_size=1_000, max_batch_size=10_000, concurrency=2, calls_per_minute=None, call_timeout=120.0
+    ),
     "sqlite": RegistryLimits(
         batch_size=1_000, max_batch_size=100_000, concurrency=1, calls_per_minute=None, call_timeout=60.0
     ),

@@ -17,6 +17,7 @@ from shared.ingest import SKIPPED
 from shared.registries.base import RowStatus
 
 LISTED = "listed"
+PUBLISHED = "published"  # handed to the deployed function as a notification (--publish-to)
 REGISTERED_STATUSES = (RowStatus.CREATED, RowStatus.UPDATED, RowStatus.PRESENT, RowStatus.UPSERTED)
 
 
@@ -54,6 +55,7 @@ class Snapshot:
             "registered": registered(c),
             **{str(s): c[s] for s in REGISTERED_STATUSES},
             "failed": c[RowStatus.FAILED],
+            PUBLISHED: c[PUBLISHED],
             "skipped": skipped_by_reason(c),
             "objects_per_second": round(self.rate, 1),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds),
@@ -70,7 +72,11 @@ class Snapshot:
     def totals_line(self) -> str:
         c = self.counts
         listed = f"{c[LISTED]:,}" + (f"/{self.expected_total:,}" if self.expected_total else "")
-        parts = [f"listed {listed}", f"registered {registered(c):,} ({_statuses(c)})"]
+        parts = [f"listed {listed}"]
+        if c[PUBLISHED]:
+            parts.append(f"published {c[PUBLISHED]:,}")
+        if registered(c) or not c[PUBLISHED]:
+            parts.append(f"registered {registered(c):,} ({_statuses(c)})")
         skipped = skipped_by_reason(c)
         if skipped:
             parts.append(f"skipped {sum(skipped.values()):,} ({', '.join(f'{k} {v:,}' for k, v in skipped.items())})")

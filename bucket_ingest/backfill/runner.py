@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -99,6 +99,15 @@ class Summary:
         return Snapshot(self.counts, self.listed_this_run, self.seconds, expected_total)
 
 
+# Hands one batch of deliveries (one object each) to where the rows are made; one outcome per object back.
+Deliver = Callable[[Sequence[Delivery], Deadline], Report]
+
+
+def registering(settings: Settings, registry: Registry) -> Deliver:
+    """Register here, through the functions' own ``ingest`` (the default)."""
+    return lambda deliveries, deadline: ingest(deliveries, settings, registry, deadline)
+
+
 class RateLimiter:
     """Starts at most ``per_minute`` calls a minute, evenly spaced, across threads."""
 
@@ -123,7 +132,7 @@ class Backfill:
         self,
         lister: Lister,
         settings: Settings,
-        registry: Registry,
+        registry: Registry | Deliver,
         checkpoint: Checkpoint,
         checkpoint_path: Path,
         plan: Plan,
@@ -133,7 +142,7 @@ class Backfill:
     ) -> None:
         self.lister = lister
         self.settings = settings
-        self.registry = registry
+        self._deliver = registry if callable(registry) else registering(settings, registry)
         self.checkpoint = checkpoint
         self.checkpoint_path = checkpoint_path
         self.plan = plan
@@ -236,7 +245,7 @@ class Backfill:
             if batch.registers:
                 self._limiter.wait(self._stopping)
                 calls += 1
-            report = ingest(todo, self.settings, self.registry, Deadline(self.plan.call_timeout))
+            report = self._deliver(todo, Deadline(self.plan.call_timeout))
             retry = []
             for delivery, result in zip(todo, report.deliveries, strict=True):
                 if result.status is DeliveryStatus.RETRY:

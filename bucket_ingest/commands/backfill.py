@@ -27,10 +27,11 @@ from bucket_ingest.backfill.checkpoint import Checkpoint, CheckpointError, defau
 from bucket_ingest.backfill.limits import limits_for
 from bucket_ingest.backfill.listing import Endpoints, Lister, ListingError, open_lister
 from bucket_ingest.backfill.progress import Reporter, duration
-from bucket_ingest.backfill.runner import Backfill, DryRun, Plan, Status, Summary, dry_run
+from bucket_ingest.backfill.runner import Backfill, Deliver, DryRun, Plan, Status, Summary, dry_run
 from bucket_ingest.backfill.target import Target, TargetError, parse_target
+from shared.events.model import Cloud
 from shared.registries import open_registry
-from shared.registries.base import RowStatus
+from shared.registries.base import Registry, RowStatus
 from shared.settings import Settings, SettingsError
 
 PROG = "bucket-ingest backfill"
@@ -73,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-objects", type=_positive, help="stop after this many objects; run again to continue")
     parser.add_argument("--expected", type=_positive, help="how many objects to expect, for an ETA")
     parser.add_argument("--sample", type=int, default=5, help="payloads shown by --dry-run (5)")
+    parser.add_argument(
+        "--publish-to", metavar="TOPIC", help="GCS: publish each object's notification to projects/P/topics/T for "
+        "the deployed function to register, instead of registering here"
+    )  # fmt: skip
     parser.add_argument("--outcomes", type=Path, help="append one JSON line per object (outcome, reason) to this file")
     parser.add_argument("--progress-interval", type=float, default=2.0, help="seconds between progress lines (0: none)")
     batch = parser.add_argument_group("S3 Batch Operations (buckets of any size, run by S3 itself)")
@@ -157,35 +162,44 @@ def _plan(args: argparse.Namespace, registry_url: str) -> Plan:
 
 
 def _backfill(args: argparse.Namespace, target: Target, settings: Settings, lister: Lister) -> int:
+    destination = args.publish_to or settings.registry_url  # where the rows are made: a registry, or a topic
+    if args.publish_to and target.cloud is not Cloud.GCP:
+        raise UsageError(f"--publish-to fans out Cloud Storage backfills only, not {target.uri}")
     try:
-        plan = _plan(args, settings.registry_url)
+        plan = _plan(args, "pubsub://" if args.publish_to else settings.registry_url)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    path: Path = args.checkpoint or default_path(target, settings.registry_url)
+    path: Path = args.checkpoint or default_path(target, destination)
     fingerprint = settings_fingerprint(settings)
     checkpoint = None if args.restart else Checkpoint.load(path)
-    if checkpoint is not None and (why := checkpoint.mismatch(target.uri, settings.registry_url, fingerprint)):
+    if checkpoint is not None and (why := checkpoint.mismatch(target.uri, destination, fingerprint)):
         raise UsageError(f"the checkpoint {path} does not belong to this run: {why} (or pass another --checkpoint)")
     if checkpoint is None:
-        checkpoint = Checkpoint(target.uri, settings.registry_url, fingerprint)
+        checkpoint = Checkpoint(target.uri, destination, fingerprint)
     try:
         checkpoint.save(path)  # before anything registers: a run that cannot record its progress does not start
     except OSError as exc:
         raise UsageError(
             f"cannot write the checkpoint {path} ({exc.strerror or exc}): pass a writable --checkpoint"
         ) from None
+    registry: Registry | None = None
     try:
-        registry = open_registry(settings)
+        if args.publish_to:
+            from bucket_ingest.backfill.pubsub import PubSubFanOut
+
+            deliver: Registry | Deliver = PubSubFanOut(args.publish_to, settings)
+        else:
+            deliver = registry = open_registry(settings)
     except (ValueError, OSError) as exc:
-        raise UsageError(f"cannot open the registry {settings.registry_url}: {exc}") from None
+        raise UsageError(f"cannot open {destination}: {exc}") from None
     err = sys.stderr
     resuming = checkpoint.batches > 0 and not checkpoint.complete
     if not args.json and not checkpoint.complete:
         where = f"resuming after {checkpoint.counts['listed']:,} objects" if resuming else "starting"
-        print(f"{PROG}: {target.uri} → {settings.registry_url} ({where}; checkpoint {path})", file=err)
+        print(f"{PROG}: {target.uri} → {destination} ({where}; checkpoint {path})", file=err)
     try:
         with _open_outcomes(args.outcomes) as outcomes:
-            backfill = Backfill(lister, settings, registry, checkpoint, path, plan, outcomes=outcomes)
+            backfill = Backfill(lister, settings, deliver, checkpoint, path, plan, outcomes=outcomes)
             reporter = Reporter(backfill.snapshot, err, args.progress_interval, as_json=args.json)
             reporter.start()
             try:
@@ -194,8 +208,9 @@ def _backfill(args: argparse.Namespace, target: Target, settings: Settings, list
             finally:
                 reporter.stop()
     finally:
-        registry.close()
-    _print_summary(target, settings.registry_url, path, plan, summary, args.json)
+        if registry is not None:
+            registry.close()
+    _print_summary(target, destination, path, plan, summary, args.json)
     code = EXIT_STATUS[summary.status]
     if code == 0 and summary.status is Status.COMPLETE and summary.counts[RowStatus.FAILED]:
         return 1

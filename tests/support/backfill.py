@@ -174,7 +174,12 @@ class GcsBucket:
         self.gcs.client().create_bucket(self.name)
 
     def _on_message(self, message: PublishedMessage) -> None:
-        if message.attributes.get("bucketId") == self.name and message.attributes.get("eventType") == "OBJECT_FINALIZE":
+        attributes = message.attributes
+        if (
+            message.topic == f"projects/{self.gcs.project}/topics/{self.gcs.topic}"
+            and attributes.get("bucketId") == self.name
+            and attributes.get("eventType") == "OBJECT_FINALIZE"
+        ):
             with self._lock:
                 self._messages.append(message)
 
