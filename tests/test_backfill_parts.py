@@ -173,7 +173,7 @@ def test_registry_limits_stay_inside_labelbox_s_documented_limits() -> None:
     assert labelbox.batch_size <= labelbox.max_batch_size <= 30_000  # rows per upsert task with metadata
     assert labelbox.calls_per_minute is not None and labelbox.calls_per_minute * 20 <= 1_500  # Free tier, 20/call
     assert limits_for("sqlite:///x").concurrency == 1
-    assert set(LIMITS) == {"labelbox", "sqlite"}
+    assert set(LIMITS) == {"labelbox", "sqlite", "pubsub"}
     with pytest.raises(ValueError, match="use labelbox:// or sqlite://"):
         limits_for("redis://x")
 
