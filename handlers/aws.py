@@ -21,6 +21,7 @@ costs nothing: the X-Ray SDK is not imported). https://docs.powertools.aws.dev/l
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import os
 from collections import Counter
@@ -82,6 +83,7 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
         report = INSTANCE.ingest(lambda_event.deliveries, deadline)
     except SettingsError as exc:  # fails this invocation; the message names each bad variable
         logger.error("invalid configuration", extra={"error": str(exc)})
+        metrics.add_metric(name="InvalidConfiguration", unit=MetricUnit.Count, value=1)  # something to alarm on
         raise
     _log(report, lambda_event.source)
     _count(report)
@@ -165,6 +167,9 @@ def _count(report: Report) -> None:
 def _traced(handle: Callable[[Any, Any], dict[str, Any]]) -> Callable[[Any, Any], dict[str, Any]]:
     """The handler under X-Ray when tracing is switched on; built on the first invocation, never at import."""
     if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() not in TRACE_DISABLED_FALSE:
+        return handle
+    if importlib.util.find_spec("aws_xray_sdk") is None:  # Powertools' "tracer" extra; ingest without it
+        logger.warning("tracing is switched on but aws-xray-sdk is not installed: running untraced")
         return handle
     from aws_lambda_powertools import Tracer
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,13 +194,14 @@ def test_the_same_events_delivered_three_times_in_any_order_leave_one_row_per_ob
 
 
 def test_a_bad_setting_fails_the_invocation_naming_the_variable_and_is_read_again_next_time(
-    catalog: Catalog, logs: io.StringIO, monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, logs: io.StringIO, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("INGEST_MAX_SIZE", "lots")
     monkeypatch.setenv("LABELBOX_API_KEY", "lb-secret-value-123")
     with pytest.raises(SettingsError, match="INGEST_MAX_SIZE: 'lots' is not a size"):
         call(s3_notification("a.jpg"))
     assert "INGEST_MAX_SIZE" in logs.getvalue()
+    assert '"InvalidConfiguration":[1.0]' in capsys.readouterr().out  # an EMF metric to alarm on
     monkeypatch.setenv("INGEST_MAX_SIZE", "5GB")
     assert call(s3_notification("a.jpg"))["outcomes"] == {"created": 1}
     assert "lb-secret-value-123" not in logs.getvalue()
@@ -267,3 +269,16 @@ def test_responses_are_json_as_lambda_serialises_them(catalog: Catalog) -> None:
     for event in (sqs_event(s3_notification("x.jpg")), s3_notification("y.jpg")):
         response = call(event)
         assert json.loads(json.dumps(response)) == response
+
+
+def test_tracing_switched_on_without_the_xray_sdk_still_ingests(
+    catalog: Catalog, logs: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    monkeypatch.setitem(sys.modules, "aws_xray_sdk", None)  # as in a zip without Powertools' "tracer" extra
+    aws._traced.cache_clear()  # the traced handler is built once per instance
+    try:
+        assert call(s3_notification("a.jpg"))["outcomes"] == {"created": 1}
+    finally:
+        aws._traced.cache_clear()
+    assert "tracing is switched on but aws-xray-sdk is not installed: running untraced" in logs.getvalue()
