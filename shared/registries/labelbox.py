@@ -62,7 +62,7 @@ DELETED_TAG = "deleted"
 
 POLL_DELAYS = (0.2, 0.3, 0.5, 1.0)  # then 2 s, the SDK's check_frequency
 POLL_CAP = 2.0
-_RESULT_RESERVE = 1.0  # seconds kept back from polling to read the per-row results
+_RESULT_RESERVE = 1.0  # seconds kept back from polling to read the per-row results (a quarter of short deadlines)
 
 # Per-row refusals whose cause is outside the object (configuration, permissions, a passing condition): retried
 # so the object is not lost while a human fixes it. Matched case-insensitively. Labelbox does not document its
@@ -471,9 +471,10 @@ class LabelboxRegistry:
     def _await(self, tasks: list[_Task], deadline: Deadline) -> None:
         """Poll the tasks until they end, keeping time back to read their per-row results."""
         delays = _poll_delays()
+        reserve = min(_RESULT_RESERVE, deadline.remaining() / 4)
         while pending := [t for t in tasks if t.status == "IN_PROGRESS"]:
             delay = next(delays)
-            if deadline.remaining() < delay + _RESULT_RESERVE:
+            if deadline.remaining() < delay + reserve:
                 return
             time.sleep(delay)
             for task in pending:
