@@ -67,6 +67,8 @@ def on_storage_event(cloud_event: CloudEvent) -> None:
 @functions_framework.http
 def on_pubsub_push(request: flask.Request) -> tuple[dict[str, Any], int]:
     """Register, delete or skip the object one pushed Cloud Storage notification names."""
+    if request.method != "POST":  # Pub/Sub pushes with POST; anything else (a probe, a browser) is not a delivery
+        return {"error": f"{request.method} is not a Pub/Sub push: push requests are POSTs"}, 405
     body = request.get_data()
     events = gcp.parse(body)
     report = INSTANCE.ingest_logged([Delivery(_message_id(body), tuple(events))], logger)

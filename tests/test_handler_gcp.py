@@ -205,6 +205,12 @@ def test_a_push_that_can_never_succeed_is_acknowledged_with_its_reason_logged(
     assert catalog.rows() == []
 
 
+def test_the_push_entry_point_answers_only_posts(clients: dict[str, Any], catalog: Catalog, capsys: Any) -> None:
+    response = clients["on_pubsub_push"].get("/")
+    assert response.status_code == 405
+    assert outcomes(capsys) == []
+
+
 def test_a_delete_notification_for_an_overwritten_generation_keeps_the_row(
     clients: dict[str, Any], catalog: Catalog, capsys: pytest.CaptureFixture[str], monkeypatch: Any
 ) -> None:
