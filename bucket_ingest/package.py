@@ -97,9 +97,9 @@ TARGETS: dict[str, Target] = {
 
 def stage(target: Target, into: Path) -> None:
     """Lay out ``target``'s deployable tree in the (empty or missing) folder ``into``."""
-    for needed in (target.entry_module, *target.copied.values(), target.requirements.relative_to(ROOT).as_posix()):
-        if not (ROOT / needed).is_file():
-            raise PackageError(f"{target.cloud}: {needed} is missing from {ROOT}; it is part of the {target.cloud} zip")
+    for needed in (ROOT / target.entry_module, *(ROOT / c for c in target.copied.values()), target.requirements):
+        if not needed.is_file():
+            raise PackageError(f"{target.cloud}: {_shown(needed)} is missing; it is part of the {target.cloud} zip")
     into.mkdir(parents=True, exist_ok=True)
     for package in PACKAGES:
         _copy_tree(ROOT / package, into / package)
@@ -146,6 +146,10 @@ def _copy_tree(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination, ignore=ignore, dirs_exist_ok=True)
 
 
+def _shown(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
 def _skipped(name: str) -> bool:
     return name in SKIPPED_NAMES or name.endswith(SKIPPED_SUFFIXES)
 
@@ -179,7 +183,7 @@ def _pip(target: Target, arguments: list[str]) -> None:
         said = (result.stderr or result.stdout).strip().splitlines()
         errors = [line for line in said if "ERROR" in line] or said[-5:]
         raise PackageError(
-            f"{target.cloud}: pip could not install {target.requirements.relative_to(ROOT)} for Python "
+            f"{target.cloud}: pip could not install {_shown(target.requirements)} for Python "
             f"{target.python_version} on {target.arch} Linux: " + " | ".join(errors)
         )
 
