@@ -34,6 +34,7 @@ class SkipReason(StrEnum):
     NO_ROUTE = "no_route"
     NO_REGION = "no_region"
     DELETE_IGNORED = "delete_ignored"
+    KEY_TOO_LONG = "key_too_long"
     SUPERSEDED = "superseded"
     STILL_EXISTS = "still_exists"
 
@@ -54,6 +55,8 @@ class Skip(NamedTuple):
     reason: SkipReason
     detail: str
 
+
+MAX_KEY_BYTES = 1024  # the longest object name S3, GCS and Azure Blob accept (UTF-8)
 
 # Decisions are NamedTuples, like the other per-object values on the hot path: immutable and cheap to build.
 Decision = Register | Delete | Skip
@@ -117,6 +120,10 @@ def _deleted(event: ObjectEvent, key: str, settings: Settings) -> Decision:
 
 def _filtered(event: ObjectEvent, key: str, settings: Settings) -> Skip | None:
     """The filters every object event passes, created or deleted."""
+    if len(key) > MAX_KEY_BYTES // 4 and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        return Skip(
+            event, SkipReason.KEY_TOO_LONG, f"the key is over {MAX_KEY_BYTES} bytes, which no storage service allows"
+        )
     if settings.allowed_buckets and event.bucket not in settings.allowed_buckets:
         return Skip(event, SkipReason.BUCKET_NOT_ALLOWED, f"bucket {event.bucket!r} is not in INGEST_ALLOWED_BUCKETS")
     if settings.skip_folder_markers and key.endswith("/"):

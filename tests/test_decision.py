@@ -141,3 +141,12 @@ def test_delete_policy() -> None:
     assert isinstance(created, Register) and created.payload.global_key == delete.global_key
     # filters still apply to deletes: an excluded object never had a row to delete
     skipped(decide(gone, settings(INGEST_DELETE_POLICY="delete", INGEST_EXCLUDE="photos/**")), SkipReason.EXCLUDED)
+
+
+def test_keys_longer_than_any_storage_service_allows() -> None:
+    longest = "k/" + "é" * 509 + ".jpg"  # 1,024 bytes in UTF-8
+    assert len(longest.encode()) == 1024
+    assert isinstance(decide(event(longest), settings()), Register)
+    assert "1024 bytes" in skipped(decide(event("é" + longest), settings()), SkipReason.KEY_TOO_LONG)
+    gone = event("é" + longest, kind=EventKind.DELETED)
+    skipped(decide(gone, settings(INGEST_DELETE_POLICY="delete")), SkipReason.KEY_TOO_LONG)
