@@ -190,8 +190,13 @@ class LabelboxEndpoint:
             }
 
     def start_task(self, manifest_uri: str) -> dict[str, Any]:
+        """A new upsert task, answered IN_PROGRESS as Labelbox does. With no delay and no hold it is applied
+        before the answer goes out, so that its first poll finds it done (request counts do not depend on timing)."""
         task = self.store.create_task(manifest_uri, self._faults.hold_tasks, self.task_seconds)
-        self._wake.set()
+        if self.task_seconds <= 0 and not self._faults.hold_tasks:
+            self.store.process_ready_tasks(self._faults.reject)
+        else:
+            self._wake.set()
         return task
 
     def create_dataset(self, name: str, dataset_id: str | None = None, *, signed: bool = True) -> str:

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -166,7 +166,7 @@ class LabelboxApi:
     def upload(self, content: bytes, filename: str, deadline: Deadline) -> str:
         """``uploadFile`` as a GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec)
         with the SDK's field names (client.py ``upload_data``); returns the URL Labelbox stored it at."""
-        boundary = uuid.uuid4().hex
+        boundary = os.urandom(16).hex()
         operations = {"variables": {"file": None, "contentLength": len(content), "sign": False}, "query": _UPLOAD}
         body = b"".join(
             [
