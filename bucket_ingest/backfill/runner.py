@@ -128,11 +128,14 @@ class RateLimiter:
 
 
 class Backfill:
+    """One run over ``lister``'s bucket from ``checkpoint``, into ``destination``: a registry (registered here
+    through ``ingest``) or any ``Deliver`` (the Pub/Sub fan-out)."""
+
     def __init__(
         self,
         lister: Lister,
         settings: Settings,
-        registry: Registry | Deliver,
+        destination: Registry | Deliver,
         checkpoint: Checkpoint,
         checkpoint_path: Path,
         plan: Plan,
@@ -142,7 +145,7 @@ class Backfill:
     ) -> None:
         self.lister = lister
         self.settings = settings
-        self._deliver = registry if callable(registry) else registering(settings, registry)
+        self._deliver = destination if callable(destination) else registering(settings, destination)
         self.checkpoint = checkpoint
         self.checkpoint_path = checkpoint_path
         self.plan = plan
@@ -185,7 +188,7 @@ class Backfill:
                         self._collect(pending, finished, block=True)
                     if self._stopping.is_set():
                         break
-                    pending[batch.sequence] = pool.submit(self._register, batch)
+                    pending[batch.sequence] = pool.submit(self._deliver_batch, batch)
                     self._collect(pending, finished, block=False)
             except ListingError as exc:
                 self._stop_with(Status.LISTING_FAILED, str(exc))
@@ -236,7 +239,7 @@ class Backfill:
         if events:
             yield Batch(sequence, events, registers, position)
 
-    def _register(self, batch: Batch) -> BatchResult:
+    def _deliver_batch(self, batch: Batch) -> BatchResult:
         """One batch through ``ingest``, retrying the rows that failed for a reason a retry may cure."""
         deliveries = [Delivery(str(i), (event,)) for i, event in enumerate(batch.events)]
         done: dict[str, DeliveryResult] = {}

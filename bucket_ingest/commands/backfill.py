@@ -57,38 +57,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "uri", help="s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or https://ACCOUNT.blob.core.windows.net/C/PREFIX"
     )
     parser.add_argument(
-        "--registry", help="registry URL (default: INGEST_REGISTRY): labelbox://DATASET or sqlite:///PATH"
+        "--registry",
+        metavar="URL",
+        help="registry URL (default: INGEST_REGISTRY): labelbox://DATASET or sqlite:///PATH",
     )
     parser.add_argument("--dry-run", action="store_true", help="list and decide, register nothing: counts and samples")
     parser.add_argument("--json", action="store_true", help="JSON summary on stdout, JSON progress lines on stderr")
-    parser.add_argument("--checkpoint", type=Path, help="checkpoint file (default: .bucket-ingest/backfill/...)")
+    parser.add_argument(
+        "--checkpoint", metavar="PATH", type=Path, help="checkpoint file (default: .bucket-ingest/backfill/...)"
+    )
     parser.add_argument("--restart", action="store_true", help="ignore the checkpoint and list from the start")
-    parser.add_argument("--endpoint-url", help="S3 endpoint, GCS API endpoint or Azure account URL (emulators)")
-    parser.add_argument("--region", help="the S3 bucket's region (default: asked of S3 with HeadBucket)")
-    parser.add_argument("--batch-size", type=_positive, help="rows per register call (default: the registry's)")
-    parser.add_argument("--concurrency", type=_positive, help="register calls in flight (default: the registry's)")
-    parser.add_argument("--calls-per-minute", type=float, help="start at most this many register calls a minute")
-    parser.add_argument("--call-timeout", type=float, help="seconds one register call may take (the registry's)")
-    parser.add_argument("--max-attempts", type=_positive, default=6, help="tries per batch before stopping (6)")
-    parser.add_argument("--page-size", type=_positive, default=1000, help="objects per listing page (1000)")
-    parser.add_argument("--max-objects", type=_positive, help="stop after this many objects; run again to continue")
-    parser.add_argument("--expected", type=_positive, help="how many objects to expect, for an ETA")
-    parser.add_argument("--sample", type=int, default=5, help="payloads shown by --dry-run (5)")
+    parser.add_argument(
+        "--endpoint-url", metavar="URL", help="S3 endpoint, GCS API endpoint or Azure account URL (emulators)"
+    )
+    parser.add_argument(
+        "--region", metavar="REGION", help="the S3 bucket's region (default: asked of S3 with HeadBucket)"
+    )
+    parser.add_argument(
+        "--batch-size", metavar="N", type=_positive, help="rows per register call (default: the registry's)"
+    )
+    parser.add_argument(
+        "--concurrency", metavar="N", type=_positive, help="register calls in flight (default: the registry's)"
+    )
+    parser.add_argument(
+        "--calls-per-minute", metavar="N", type=float, help="start at most this many register calls a minute"
+    )
+    parser.add_argument(
+        "--call-timeout", metavar="SECONDS", type=float, help="seconds one register call may take (the registry's)"
+    )
+    parser.add_argument(
+        "--max-attempts", metavar="N", type=_positive, default=6, help="tries per batch before stopping (6)"
+    )
+    parser.add_argument(
+        "--page-size", metavar="N", type=_positive, default=1000, help="objects per listing page (1000)"
+    )
+    parser.add_argument(
+        "--max-objects", metavar="N", type=_positive, help="stop after this many objects; run again to continue"
+    )
+    parser.add_argument("--expected", metavar="N", type=_positive, help="how many objects to expect, for an ETA")
+    parser.add_argument("--sample", metavar="N", type=int, default=5, help="payloads shown by --dry-run (5)")
     parser.add_argument(
         "--publish-to", metavar="TOPIC", help="GCS: publish each object's notification to projects/P/topics/T for "
         "the deployed function to register, instead of registering here"
     )  # fmt: skip
-    parser.add_argument("--outcomes", type=Path, help="append one JSON line per object (outcome, reason) to this file")
-    parser.add_argument("--progress-interval", type=float, default=2.0, help="seconds between progress lines (0: none)")
+    parser.add_argument(
+        "--outcomes", metavar="PATH", type=Path, help="append one JSON line per object (outcome, reason) to this file"
+    )
+    parser.add_argument(
+        "--progress-interval",
+        metavar="SECONDS",
+        type=float,
+        default=2.0,
+        help="seconds between progress lines (0: none)",
+    )
     batch = parser.add_argument_group("S3 Batch Operations (buckets of any size, run by S3 itself)")
     batch.add_argument("--s3-batch-operations", action="store_true", help="create a Batch Operations job instead")
-    batch.add_argument("--function-arn", help="the deployed ingest Lambda function the job invokes")
-    batch.add_argument("--role-arn", help="the IAM role S3 Batch Operations assumes (see docs/backfill.md)")
-    batch.add_argument("--report-uri", help="s3://BUCKET/PREFIX for the job's completion report")
-    batch.add_argument("--manifest-uri", help="s3://BUCKET/KEY.csv for the manifest (default: under --report-uri)")
-    batch.add_argument("--inventory-manifest", help="s3://BUCKET/.../manifest.json of an S3 Inventory report to use")
-    batch.add_argument("--account-id", help="the AWS account that runs the job (default: the caller's)")
-    batch.add_argument("--priority", type=int, default=10, help="job priority (10)")
+    batch.add_argument("--function-arn", metavar="ARN", help="the deployed ingest Lambda function the job invokes")
+    batch.add_argument(
+        "--role-arn", metavar="ARN", help="the IAM role S3 Batch Operations assumes (see docs/backfill.md)"
+    )
+    batch.add_argument("--report-uri", metavar="S3_URI", help="s3://BUCKET/PREFIX for the job's completion report")
+    batch.add_argument(
+        "--manifest-uri", metavar="S3_URI", help="s3://BUCKET/KEY.csv for the manifest (default: under --report-uri)"
+    )
+    batch.add_argument(
+        "--inventory-manifest", metavar="S3_URI", help="s3://BUCKET/.../manifest.json of an S3 Inventory report to use"
+    )
+    batch.add_argument("--account-id", metavar="ID", help="the AWS account that runs the job (default: the caller's)")
+    batch.add_argument("--priority", metavar="N", type=int, default=10, help="job priority (10)")
     batch.add_argument("--confirm-in-console", action="store_true", help="create the job suspended, to confirm")
 
 
