@@ -331,6 +331,7 @@ def _handler(endpoint: LabelboxEndpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "bucket-ingest-labelbox-endpoint"
+        disable_nagle_algorithm = True  # headers and body go in two writes: don't let delayed ACKs stall them
 
         def log_message(self, format: str, *args: Any) -> None:  # the request log replaces the access log
             pass
