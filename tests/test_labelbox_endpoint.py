@@ -16,12 +16,14 @@ from typing import Any
 
 import labelbox as lb
 import pytest
+from labelbox.schema.data_row_metadata import DataRowMetadata, DataRowMetadataField
 from labelbox.schema.identifiable import GlobalKey
 from lbox.exceptions import AuthenticationError, InvalidQueryError, ResourceNotFoundError
 
 from bucket_ingest.labelbox_endpoint import LabelboxEndpoint
 from shared.deadline import Deadline
 from shared.registries.base import RowStatus
+from shared.registries.labelbox import TAG_SCHEMA_ID
 from tests.support.labelbox import (  # noqa: F401 (fixtures)
     API_KEY,
     dataset_id,
@@ -108,8 +110,26 @@ def test_the_sdk_metadata_ontology_and_tags(labelbox_endpoint: LabelboxEndpoint,
     task.wait_till_done()
     assert task.errors is None
     [row] = labelbox_endpoint.store.rows()
-    assert row["metadata"] == [{"schemaId": "cko8s9r5v0001h2dk9elqdidh", "value": "first"}]
+    assert row["metadata"] == [{"schemaId": TAG_SCHEMA_ID, "value": "first"}]
     assert client.get_data_row(row["id"]).metadata_fields[0]["name"] == "tag"
+
+    # The SDK's metadata upsert and our "tag" delete policy send the same mutation, shaped alike.
+    labelbox_endpoint.clear_requests()
+    ontology = client.get_data_row_metadata_ontology()
+    field = DataRowMetadataField(schema_id=TAG_SCHEMA_ID, value="by the sdk")
+    assert ontology.bulk_upsert([DataRowMetadata(data_row_id=row["id"], fields=[field])]) == []
+    assert labelbox_endpoint.store.rows()[0]["metadata"] == [{"schemaId": TAG_SCHEMA_ID, "value": "by the sdk"}]
+    [sdk_call] = [
+        f for e in labelbox_endpoint.requests() for f in e["fields"] if f["name"] == "upsertDataRowCustomMetadata"
+    ]
+    labelbox_endpoint.clear_requests()
+    assert registry(labelbox_endpoint).mark_deleted(["m/1"], Deadline(10))[0].status is RowStatus.TAGGED
+    [our_call] = [
+        f for e in labelbox_endpoint.requests() for f in e["fields"] if f["name"] == "upsertDataRowCustomMetadata"
+    ]
+    assert _shape(_without_nones(our_call["arguments"])) == _shape(_without_nones(sdk_call["arguments"]))
+    assert set(our_call["selection"]) <= set(sdk_call["selection"])
+    assert labelbox_endpoint.store.rows()[0]["metadata"] == [{"schemaId": TAG_SCHEMA_ID, "value": "deleted"}]
 
 
 def _shape(value: Any) -> Any:

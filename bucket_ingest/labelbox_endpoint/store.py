@@ -675,7 +675,8 @@ class Store:
         return deleted
 
     def upsert_metadata(self, updates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """upsertDataRowCustomMetadata: set the given fields of each row (by id or global key), keep the others."""
+        """upsertDataRowCustomMetadata: set the given fields of each row (by id or global key), keep the others.
+        Answers with the updates that failed only (the SDK's ``bulk_upsert``: "an empty list means success")."""
         out = []
         with self.lock:
             schemas = self._schemas_by_id()
@@ -693,10 +694,9 @@ class Store:
                         "UPDATE data_rows SET metadata = ?, updated_at = ?, writes = writes + 1 WHERE id = ?",
                         (json.dumps(kept + fields), now(), row["id"]),
                     )
-                    entry.update(dataRowId=row["id"], globalKey=row["global_key"], fields=fields)
                 except RowRefused as refused:
                     entry["error"] = str(refused)
-                out.append(entry)
+                    out.append(entry)
         return out
 
 
