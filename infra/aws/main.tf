@@ -30,15 +30,14 @@ locals {
 # Queues
 
 resource "aws_sqs_queue" "dead_letter" {
-  #checkov:skip=CKV_AWS_27:Encrypted with SSE-SQS (sqs_managed_sse_enabled). The check wants a KMS key, but S3 and EventBridge cannot send to a queue encrypted with the AWS managed key, and a customer key would need a key policy for both.
   name                      = "${var.name}-dead-letter"
   message_retention_seconds = 1209600 # 14 days, the most SQS keeps a message: time to look and redrive
-  sqs_managed_sse_enabled   = true
-  tags                      = var.tags
+  # SSE-SQS: S3 and EventBridge cannot send to a queue encrypted with the AWS managed KMS key
+  sqs_managed_sse_enabled = true
+  tags                    = var.tags
 }
 
 resource "aws_sqs_queue" "ingest" {
-  #checkov:skip=CKV_AWS_27:Encrypted with SSE-SQS, as the dead-letter queue: S3 and EventBridge cannot send to a queue under the AWS managed KMS key.
   name                       = local.queue_name
   visibility_timeout_seconds = var.queue_visibility_timeout
   message_retention_seconds  = 345600 # 4 days
@@ -192,7 +191,6 @@ resource "aws_cloudwatch_event_target" "queue" {
 # The API key: the function receives only the secret's ARN
 
 resource "aws_secretsmanager_secret" "api_key" {
-  #checkov:skip=CKV_AWS_149:The AWS managed key (aws/secretsmanager) encrypts it; a customer key adds a key policy and cost and protects nothing more, since only the function role may read the secret.
   #checkov:skip=CKV2_AWS_57:Labelbox API keys are issued in Labelbox's UI; no rotation Lambda can mint one. Rotate by storing a new key (store_api_key_command output).
   count       = local.create_secret ? 1 : 0
   name_prefix = "${var.name}-labelbox-api-key-"

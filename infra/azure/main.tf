@@ -43,11 +43,10 @@ resource "azurerm_storage_account" "runtime" {
   #checkov:skip=CKV_AZURE_33:Queue logging: the app uses no queues (its trigger is Event Grid).
   #checkov:skip=CKV_AZURE_206:Replication: the account holds a rebuildable package, host state and dead letters; LRS is enough.
   #checkov:skip=CKV_AZURE_59:The Functions host reaches its storage over the public endpoint (no VNet integration here); access needs the account key, held only by the app.
-  #checkov:skip=CKV_AZURE_35:Default deny would need VNet integration of the app (see CKV_AZURE_59).
   #checkov:skip=CKV2_AZURE_1:Customer-managed keys add a key vault key and policy for a package and host state; Microsoft-managed encryption applies.
   #checkov:skip=CKV2_AZURE_33:Private endpoints need a VNet for the app (see CKV_AZURE_59).
   #checkov:skip=CKV2_AZURE_40:The Flex Consumption deployment and AzureWebJobsStorage connection the provider writes use the account key.
-  #checkov:skip=CKV2_AZURE_41:No SAS is issued for this account.
+  #checkov:skip=CKV2_AZURE_41:No SAS is issued for this account: the platform uses its key, Event Grid its identity.
   #checkov:skip=CKV2_AZURE_38:Soft delete keeps deleted blobs; every blob here is rebuildable or, for dead letters, read and then deleted on purpose.
   name                            = local.runtime_storage_account_name
   resource_group_name             = var.resource_group_name

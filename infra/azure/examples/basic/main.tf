@@ -10,11 +10,10 @@ resource "azurerm_storage_account" "data" {
   #checkov:skip=CKV_AZURE_33:Queue logging: the account's queues are not used.
   #checkov:skip=CKV_AZURE_206:Replication is the data owner's choice; the example keeps LRS.
   #checkov:skip=CKV_AZURE_59:Labelbox reads the blobs from its own network (delegated access): the public endpoint stays on, access needs Entra ID roles or a user delegation SAS.
-  #checkov:skip=CKV_AZURE_35:Default deny would also block Labelbox (see CKV_AZURE_59); restrict to its addresses in production (Labelbox documents them).
   #checkov:skip=CKV2_AZURE_1:Customer-managed keys are the data owner's choice; Microsoft-managed encryption applies.
   #checkov:skip=CKV2_AZURE_33:Private endpoints would hide the blobs from Labelbox (see CKV_AZURE_59).
   #checkov:skip=CKV2_AZURE_40:Shared key access is left on for the example's uploads with az storage blob upload --auth-mode key; turn it off once uploads use Entra ID.
-  #checkov:skip=CKV2_AZURE_41:No SAS is issued by the example.
+  #checkov:skip=CKV2_AZURE_41:The example issues no SAS; Labelbox signs its own with a user delegation key.
   #checkov:skip=CKV2_AZURE_38:Soft delete is the data owner's choice; the example leaves it off.
   name                            = "${substr(replace(var.name, "-", ""), 0, 20)}data"
   resource_group_name             = azurerm_resource_group.this.name
