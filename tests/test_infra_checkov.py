@@ -40,8 +40,8 @@ def findings(checks: list[dict[str, Any]], scanned: Path) -> set[Finding]:
 
 
 def assert_clean_and_justified(results: dict[str, list[dict[str, Any]]]) -> None:
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in results["failed_checks"]]
-    assert failed == []
+    failed = results["failed_checks"]
+    assert [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in failed] == []
     for skipped in results["skipped_checks"]:
         reason = skipped["check_result"].get("suppress_comment", "")
         assert len(reason) >= MIN_JUSTIFICATION, f"{skipped['check_id']} on {skipped['resource']}: {reason!r}"
