@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections import Counter
 
 import pytest
@@ -14,6 +15,7 @@ from bucket_ingest.labelbox_endpoint import LabelboxEndpoint
 from shared.deadline import Deadline
 from shared.registries import labelbox as labelbox_module
 from shared.registries.base import RowStatus
+from shared.secrets import Secret
 from shared.settings import DeletePolicy, Settings
 from tests.support.labelbox import (  # noqa: F401 (fixtures)
     API_KEY,
@@ -388,3 +390,12 @@ def test_a_key_with_a_line_break_is_refused_without_quoting_it(
     [result] = registry(labelbox_endpoint, key="abc\ndef-secret").register([payload(1, dataset_id)], Deadline(5))
     assert result.status is RowStatus.FAILED and result.retryable
     assert "line breaks" in result.message and "def-secret" not in result.message
+
+
+def test_exceptions_from_the_api_never_carry_the_key(labelbox_endpoint: LabelboxEndpoint) -> None:
+    wrong = "wrong-key-in-a-traceback-5150"
+    api = labelbox_module.LabelboxApi(labelbox_endpoint.url, Secret(wrong), None)
+    with pytest.raises(labelbox_module.LabelboxError) as failure:
+        api.execute("query Q {user {id}}", {}, Deadline(5))
+    text = "".join(traceback.format_exception(failure.value)) + repr(failure.value)
+    assert "refused the API key" in text and wrong not in text
