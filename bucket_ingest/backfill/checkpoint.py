@@ -38,8 +38,7 @@ def now() -> str:
 
 
 def settings_fingerprint(settings: Settings) -> str:
-    """A digest of everything that decides what an object becomes (filters, routes, media rules, region),
-    leaving out the secret and the time budget."""
+    """A digest of everything that decides what a listed object becomes (filters, routes, media rules)."""
     decisive = {
         f.name: _canonical(getattr(settings, f.name))
         for f in dataclasses.fields(settings)
@@ -48,7 +47,9 @@ def settings_fingerprint(settings: Settings) -> str:
     return hashlib.sha256(repr(sorted(decisive.items())).encode()).hexdigest()[:16]
 
 
-NOT_DECISIVE = frozenset({"api_key", "api_key_secret", "timeout_seconds", "labelbox_endpoint"})
+# Left out: secrets, time budgets, the endpoint, and the default AWS region (listed S3 objects always carry their
+# bucket's region, so it never decides; AWS_REGION may differ between the shells of two runs).
+NOT_DECISIVE = frozenset({"api_key", "api_key_secret", "timeout_seconds", "labelbox_endpoint", "aws_region"})
 
 
 def _canonical(value: Any) -> Any:
