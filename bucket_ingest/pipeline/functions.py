@@ -273,7 +273,9 @@ class LambdaRuntime(Managed):
         environment = self._idle.get()
         try:
             try:
-                environment.ensure_started()  # a new environment after a crash or a timeout (a cold start)
+                # A new environment after a crash or a time-out (a cold start), started from the caller's thread:
+                # the event source mapping's pollers, which live until the pipeline stops.
+                environment.ensure_started()
             except EmulatorError as exc:
                 error = {"errorType": "Runtime.InitError", "errorMessage": str(exc)}
                 return Invocation(str(uuid.uuid4()), False, error=error)
