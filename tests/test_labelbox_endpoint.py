@@ -42,6 +42,7 @@ def client(labelbox_endpoint: LabelboxEndpoint) -> lb.Client:
     return lb.Client(api_key=API_KEY, endpoint=labelbox_endpoint.url)
 
 
+@pytest.mark.slow  # the SDK sleeps 2 s before each task poll
 def test_the_sdk_runs_its_data_row_operations_unchanged(labelbox_endpoint: LabelboxEndpoint, client: lb.Client) -> None:
     dataset = client.create_dataset(name="sdk dataset")  # attaches the default IAM integration and validates it
     assert client.get_dataset(dataset.uid).name == "sdk dataset"

@@ -1,7 +1,9 @@
-"""The deadline-aware HTTP transport under the Labelbox client: what it retries, how long it waits, when it stops."""
+"""The deadline-aware HTTP transport under the Labelbox client (what it retries, how long it waits, when it stops),
+and how the client reads Labelbox's error answers."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -12,6 +14,8 @@ from typing import Any
 import pytest
 
 from shared.deadline import Deadline
+from shared.registries.labelbox import LabelboxApi, LabelboxError
+from shared.secrets import Secret
 from shared.transport import Backoff, TransportError, request
 
 
@@ -175,3 +179,56 @@ def test_messages_never_carry_headers(serve: Any) -> None:
             backoff=FAST,
         )
     assert "header-secret" not in str(failure.value) and "query-secret" not in str(failure.value)
+
+
+def _graphql(document: Any, status: int = 200) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(document).encode()
+
+
+def test_the_api_retries_errors_labelbox_reports_as_passing(serve: Any) -> None:
+    internal = {
+        "errors": [{"message": "boom", "extensions": {"code": "INTERNAL_SERVER_ERROR", "exception": {"status": 503}}}]
+    }
+    server = serve(
+        _graphql(internal),
+        _graphql({"message": "You have exceeded the API limit"}),
+        _graphql({"data": {"user": {"id": "u1"}}}),
+    )
+    api = LabelboxApi(server.url, Secret("k"), None)
+    assert api.execute("query Q {user {id}}", {}, Deadline(10)) == {"user": {"id": "u1"}}
+    assert len(server.arrivals) == 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            _graphql(
+                {"errors": [{"message": "Cannot query field", "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]},
+                400,
+            ),
+            "upgrade bucket-ingest",
+        ),
+        (_graphql({"errors": [{"message": "no", "extensions": {"code": "AUTHORIZATION_ERROR"}}]}), "give it a role"),
+        (
+            _graphql(
+                {
+                    "errors": [
+                        {
+                            "message": "LBU",
+                            "extensions": {"code": "INTERNAL_SERVER_ERROR", "exception": {"status": 426}},
+                        }
+                    ]
+                }
+            ),
+            "usage limit",
+        ),
+        (_graphql({"message": "Unauthorized"}, 401), "refused the API key"),
+        ((200, {}, b"<html>maintenance</html>"), "something other than a JSON object"),
+    ],
+)
+def test_the_api_does_not_retry_refusals(serve: Any, answer: Any, message: str) -> None:
+    server = serve(answer, _graphql({"data": {}}))
+    with pytest.raises(LabelboxError, match=message):
+        LabelboxApi(server.url, Secret("k"), None).execute("query Q {user {id}}", {}, Deadline(10))
+    assert len(server.arrivals) == 1

@@ -128,8 +128,8 @@ class LabelboxError(Exception):
     """Labelbox refused or could not answer a request. The message says what to fix; never the key."""
 
 
-class _NotFound(LabelboxError):
-    pass
+class _Transient(Exception):
+    """A failure Labelbox reports in an answer's body that passes with time: retried within the deadline."""
 
 
 class LabelboxApi:
@@ -194,7 +194,7 @@ class LabelboxApi:
                 raise LabelboxError(f"Labelbox answered HTTP {answer.status} with something other than a JSON object")
             try:
                 return self._data(answer.status, document, tolerate_not_found)
-            except _Transient as exc:  # INTERNAL_SERVER_ERROR of a retryable kind: back off within the deadline
+            except _Transient as exc:  # an internal error or API limit said in the body: back off within the deadline
                 wait = DEFAULT_BACKOFF.delay(attempt)
                 attempt += 1
                 if wait >= deadline.remaining():
@@ -214,8 +214,8 @@ class LabelboxApi:
         if status == 403 and not errors:
             raise LabelboxError(_ERROR_HINTS["AUTHORIZATION_ERROR"].format(detail="HTTP 403"))
         message = str(document.get("message") or "")
-        if message.startswith("You have exceeded"):
-            raise LabelboxError(f"Labelbox API limit: {message[:200]}; will retry")
+        if message.startswith("You have exceeded"):  # the SDK's ApiLimitError: throttled without a 429
+            raise _Transient(f"Labelbox API limit ({message[:200]})")
         for code, hint in _ERROR_HINTS.items():
             if code in codes:
                 raise LabelboxError(hint.format(detail=str(codes[code].get("message", ""))[:300]))
@@ -230,7 +230,7 @@ class LabelboxApi:
             raise _Transient(f"Labelbox internal error ({detail})")
         not_found = [e for e in errors if (e.get("extensions") or {}).get("code") == "RESOURCE_NOT_FOUND"]
         if not_found and not tolerate_not_found:
-            raise _NotFound(f"Labelbox: {str(not_found[0].get('message', 'not found'))[:300]}")
+            raise LabelboxError(f"Labelbox: {str(not_found[0].get('message', 'not found'))[:300]}")
         others = [e for e in errors if e not in not_found]
         if others:
             raise LabelboxError(f"Labelbox error: {str(others[0].get('message', others[0]))[:300]}")
@@ -238,10 +238,6 @@ class LabelboxApi:
             raise LabelboxError(f"Labelbox answered HTTP {status}: {message[:200] or 'no detail'}")
         data = document.get("data")
         return data if isinstance(data, dict) else {}
-
-
-class _Transient(Exception):
-    pass
 
 
 def _form_part(boundary: str, disposition: str, data: bytes, content_type: str | None = None) -> bytes:
@@ -300,6 +296,8 @@ class LabelboxRegistry:
     # --- register ---------------------------------------------------------------------------------------------
 
     def register(self, payloads: Sequence[Payload], deadline: Deadline) -> list[RowResult]:
+        if not payloads:
+            return []
         results: dict[int, RowResult] = {}
         try:
             missing = self._prepare({p.dataset_id for p in payloads if p.dataset_id}, deadline)
