@@ -101,3 +101,21 @@ def test_duplicate_deliveries_still_give_one_row_per_object(emulators: Emulators
         assert [o.status for o in outcomes[:2]] == ["created", "present"], location
     assert len(rows) == len(uploads)
     assert all(r["writes"] == 1 for r in rows)
+
+
+def test_an_overwrite_keeps_its_row_when_deletes_are_acted_on(emulators: Emulators, tmp_path: Path) -> None:
+    """Cloud Storage also reports an overwrite as the deletion of the old generation (fake-gcs-server does too);
+    the function checks the object is really gone before it deletes a row."""
+    key = "over write/keep me.jpg"
+    with running(emulators, tmp_path, settings={"INGEST_DELETE_POLICY": "delete"}) as run:
+        first = [run.pipeline.upload(t, key, b"first", "image/jpeg") for t in TARGETS]
+        run.wait_for([u.location for u in first], lambda o: o.status == "created")
+        second = [run.pipeline.upload(t, key, b"second version", "image/jpeg") for t in TARGETS]
+        run.wait_for([u.location for u in second], lambda o: o.status == "updated")
+        gcp = run.pipeline.location("gcp", key)
+        [stale] = run.wait_for([gcp], lambda o: o.reason == "still_exists")[gcp][-1:]
+        rows = run.rows()
+
+    assert "exists again" in stale.detail
+    assert len(rows) == len(TARGETS) and all(r["deleted_at"] is None for r in rows)
+    assert {r["metadata"]["size"] for r in rows} == {len(b"second version")}
