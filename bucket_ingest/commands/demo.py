@@ -130,6 +130,8 @@ class Demo:
             self.say(f"\n{len(missing)} uploads got no outcome within {WAIT_S:.0f} s, e.g. {sorted(missing)[:3]}")
         for problem in pipeline.outcomes.problems:
             self.say(f"\nA function refused its configuration: {problem}")
+        for error in pipeline.platform_errors():
+            self.say(f"\nLast error of {error}")
         self.how_to_upload(moto, gcs, azurite)
         if self.watch:
             self.say("\nWatching for your uploads (Ctrl-C to stop) ...")

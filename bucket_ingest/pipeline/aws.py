@@ -233,7 +233,6 @@ class SqsEventSourceMapping:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._busy = 0
 
     def __repr__(self) -> str:
         return f"SqsEventSourceMapping({self._queue_arn}, batch_size={self._batch_size})"
@@ -252,24 +251,13 @@ class SqsEventSourceMapping:
             thread.join(POLL_WAIT_S + 65)
         self._threads = []
 
-    def busy(self) -> bool:
-        """Whether a batch is being gathered or handled right now."""
-        with self._lock:
-            return self._busy > 0
-
     def _poll(self) -> None:
         sqs = self._sqs_client()
         while not self._stopping.is_set():
             try:
                 batch = self._gather(sqs)
                 if batch:
-                    with self._lock:
-                        self._busy += 1
-                    try:
-                        self._handle(sqs, batch)
-                    finally:
-                        with self._lock:
-                            self._busy -= 1
+                    self._handle(sqs, batch)
             except Exception as exc:  # the poller keeps polling, as Lambda's does; the error is kept for display
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 self._stopping.wait(1.0)

@@ -64,8 +64,7 @@ class BlobChanges:
     ) -> None:
         self.account = account
         self.interval = interval
-        self.scans = 0
-        self.last_error = ""
+        self.last_error = ""  # the last failed listing, if any (shown by the demo)
         self._service = service
         self._on_event = on_event
         self._containers = None if containers is None else list(containers)
@@ -117,7 +116,6 @@ class BlobChanges:
 
     def scan(self) -> None:
         """One look at every watched container; events for the differences since the last look."""
-        self.scans += 1
         for container in self._container_names():
             now = self._list(container)
             before = self._seen.get(container, {})

@@ -82,7 +82,6 @@ class Upload:
     key: str
     location: str  # as the functions log it (ObjectEvent.location)
     started: float  # time.time() when the upload request was sent
-    finished: float
 
 
 class LocalPipeline(Managed):
@@ -255,16 +254,25 @@ class LocalPipeline(Managed):
         client = self._bucket(t)
         started = time.time()
         UPLOADERS[t.cloud](client, t.bucket, key, data, content_type)
-        return Upload(t, key, self.location(target, key), started, time.time())
+        return Upload(t, key, self.location(target, key), started)
 
     def delete(self, target: str, key: str) -> Upload:
         t = self.targets[target]
         client = self._bucket(t)
         started = time.time()
         DELETERS[t.cloud](client, t.bucket, key)
-        return Upload(t, key, self.location(target, key), started, time.time())
+        return Upload(t, key, self.location(target, key), started)
 
     # ------------------------------------------------------------------------------------------------- status
+
+    def platform_errors(self) -> list[str]:
+        """The last error each polling platform kept going after (SQS poller, Azurite listing), if any."""
+        errors = []
+        if self.event_source_mapping is not None and self.event_source_mapping.stats.last_error:
+            errors.append(f"Lambda's SQS poller: {self.event_source_mapping.stats.last_error}")
+        if self.blob_changes is not None and self.blob_changes.last_error:
+            errors.append(f"Event Grid's Azurite listing: {self.blob_changes.last_error}")
+        return errors
 
     def dead_letters(self) -> dict[str, list[Any]]:
         """What each platform gave up on: the SQS dead-letter queue's messages, Eventarc's and Event Grid's."""
