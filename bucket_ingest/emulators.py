@@ -110,8 +110,9 @@ class Managed:
 class ManagedProcess(Managed):
     """One child process serving on a loopback port chosen at start, ready-checked, stopped with its group.
 
-    ``command(port)`` gives the argument list; ``ready(port)`` says when it serves. With ``port=False`` no port
-    is chosen (a client process such as a Lambda runtime) and ``ready`` gets 0. Every output line (stdout and
+    ``command(port)`` gives the argument list; ``ready(port)`` says when it serves (None: as soon as it is
+    started). With ``port=False`` no port is chosen (a client process such as a Lambda runtime) and ``ready``
+    gets 0. Every output line (stdout and
     stderr together) goes to ``on_line`` (from a reader thread) and the last ones are kept for error messages.
     """
 
