@@ -58,15 +58,16 @@ def build_payload(
     media_type: MediaType | None,
 ) -> Payload:
     metadata: dict[str, str | int] = {"cloud": event.cloud, "bucket": event.bucket}
-    for name, value in (
-        ("size", event.size),
-        ("content_type", event.content_type),
-        ("etag", event.etag),
-        ("version", event.version),
-        ("event_time", event.time),
-    ):
-        if value is not None:
-            metadata[name] = value
+    if event.size is not None:
+        metadata["size"] = event.size
+    if event.content_type is not None:
+        metadata["content_type"] = event.content_type
+    if event.etag is not None:
+        metadata["etag"] = event.etag
+    if event.version is not None:
+        metadata["version"] = event.version
+    if event.time is not None:
+        metadata["event_time"] = event.time
     readable = readable_path(location)
     return Payload(
         global_key=global_key(location, readable),

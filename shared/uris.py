@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
@@ -48,11 +49,12 @@ _ASCII_ESCAPES = {c: f"%{c:02X}" for c in range(128) if not (chr(c).isalnum() or
 
 def _encode_path(key: str) -> str:
     path = key.translate(_ASCII_ESCAPES) if key.isascii() else quote(key, safe="/")
-    if "/." not in f"/{path}":  # no dot segment possible: the common case
+    if not path.startswith(".") and "/." not in path:  # no dot segment possible: the common case
         return path
     return "/".join("%2E" * len(s) if s in {".", ".."} else s for s in path.split("/"))
 
 
+@lru_cache(maxsize=64)
 def _s3_domain(region: str) -> str:
     for prefix, domain in S3_DOMAINS:
         if region.startswith(prefix):
