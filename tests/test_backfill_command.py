@@ -367,11 +367,13 @@ def test_with_calls_in_flight_the_checkpoint_covers_only_batches_finished_in_ord
     assert len(rows) == len(ALL_OBJECTS) - 5 and {r["writes"] for r in rows} == {1}
 
 
-def test_progress_lines_show_counts_rate_and_eta(bucket: S3Bucket, env: dict[str, str], capsys: Any) -> None:
+def test_progress_lines_show_counts_rate_and_eta(
+    bucket: S3Bucket, env: dict[str, str], tmp_path: Path, capsys: Any
+) -> None:
     capsys.readouterr()
     code = main(
         ["backfill", bucket.uri, "--batch-size", "5", "--calls-per-minute", "1200", "--expected", str(len(ALL_OBJECTS)),
-         "--progress-interval", "0.1"]
+         "--progress-interval", "0.1", "--checkpoint", str(tmp_path / "checkpoint.json")]
     )  # fmt: skip
     out, err = capsys.readouterr()
 
