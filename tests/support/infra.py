@@ -225,9 +225,15 @@ def variable_default(module: Mapping[str, list[dict[str, Any]]], name: str) -> A
 
 @pytest.fixture(scope="session", name="packages")
 def packages_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """<cloud> → its deployable zip, built once per session the way `make package` builds it."""
-    out = tmp_path_factory.mktemp("packages")
-    return {cloud: build_zip(TARGETS[cloud], out) for cloud in CLOUDS}
+    """<cloud> → its deployable zip, built the way `make package` builds it, once per session: each test module
+    that imports this fixture gets its own copy of it, so the zips are kept in the session's base folder."""
+    out = tmp_path_factory.getbasetemp() / "packages"
+    if not out.is_dir():
+        partial = tmp_path_factory.mktemp("packages-partial")
+        for cloud in CLOUDS:
+            build_zip(TARGETS[cloud], partial)
+        partial.rename(out)
+    return {cloud: out / f"{cloud}.zip" for cloud in CLOUDS}
 
 
 def unpack(archive: Path, into: Path) -> Path:
