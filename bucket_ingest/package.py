@@ -59,7 +59,7 @@ class Target:
     entry_module: str  # must exist before anything is packed
     arch: str  # pip --platform tags: manylinux2014 (glibc 2.17, which pip widens to 2010 and 1) and manylinux_2_28
     python_version: str
-    vendor_dir: str | None  # where dependencies go inside the zip; None = only a pinned requirements.txt
+    vendor_dir: str | None  # where dependencies go inside the zip ("" = its root); None = a pinned requirements.txt
     copied: dict[str, str] = field(default_factory=dict)  # path in zip → path in the repository
     generated: dict[str, str] = field(default_factory=dict)  # path in zip → file content
 
@@ -90,7 +90,11 @@ TARGETS: dict[str, Target] = {
         arch="x86_64",
         python_version="3.11",
         vendor_dir=".python_packages/lib/site-packages",
-        copied={"function_app.py": "function_app.py", "host.json": "infra/azure/host.json"},
+        copied={
+            "function_app.py": "function_app.py",
+            "host.json": "infra/azure/host.json",
+            "requirements.txt": "handlers/requirements-azure.txt",  # read when a remote build is asked for
+        },
     ),
 }
 
@@ -116,8 +120,6 @@ def stage(target: Target, into: Path) -> None:
         )
     else:
         _install(target, into / target.vendor_dir)
-        if target.vendor_dir:  # Azure also reads requirements.txt when a remote build is asked for
-            shutil.copyfile(target.requirements, into / "requirements.txt")
 
 
 def build_zip(target: Target, out_dir: Path) -> Path:
