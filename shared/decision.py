@@ -56,6 +56,8 @@ class Skip(NamedTuple):
     detail: str
 
 
+# Module constants for the enum members tested on every object: enum attribute look-ups are slow-ish.
+_CREATED, _SKIP, _AWS = EventKind.CREATED, Choice.SKIP, Cloud.AWS
 MAX_KEY_BYTES = 1024  # the longest object name S3, GCS and Azure Blob accept (UTF-8)
 
 # Decisions are NamedTuples, like the other per-object values on the hot path: immutable and cheap to build.
@@ -65,7 +67,7 @@ Decision = Register | Delete | Skip
 def decide(event: ParsedEvent, settings: Settings) -> Decision:
     if isinstance(event, UnsupportedEvent):
         return Skip(event, SkipReason.UNSUPPORTED_EVENT, f"unsupported event: {event.reason}")
-    if event.kind is EventKind.CREATED and event.key is not None:
+    if event.kind is _CREATED and event.key is not None:
         return _created(event, event.key, settings)
     if event.kind is EventKind.DELETED and event.key is not None:
         return _deleted(event, event.key, settings)
@@ -83,14 +85,14 @@ def _created(event: ObjectEvent, key: str, settings: Settings) -> Decision:
         return Skip(
             event, SkipReason.TOO_LARGE, f"{event.size} bytes is over INGEST_MAX_SIZE ({settings.max_size} bytes)"
         )
-    if settings.unservable_keys is Choice.SKIP and (bad := _unservable(key)):
+    if settings.unservable_keys is _SKIP and (bad := _unservable(key)):
         return Skip(
             event,
             SkipReason.UNSERVABLE_KEY,
             f"Labelbox cannot serve URLs whose key holds {bad} (INGEST_UNSERVABLE_KEYS=register to try anyway)",
         )
     media_type = media_type_of(key, event.content_type, settings.media_types)
-    if media_type is None and settings.unknown_media is Choice.SKIP:
+    if media_type is None and settings.unknown_media is _SKIP:
         extension = extension_of(key)
         what = f"extension '.{extension}'" if extension else "no extension"
         return Skip(
@@ -132,7 +134,7 @@ def _filtered(event: ObjectEvent, key: str, settings: Settings) -> Skip | None:
         return Skip(event, SkipReason.EXCLUDED, "the key matches no INGEST_INCLUDE pattern")
     if settings.exclude and (excluded := next((g.pattern for g in settings.exclude if g.matches(key)), None)):
         return Skip(event, SkipReason.EXCLUDED, f"the key matches INGEST_EXCLUDE pattern {excluded!r}")
-    if event.cloud is Cloud.AWS and not (event.region or settings.aws_region):
+    if event.cloud is _AWS and not (event.region or settings.aws_region):
         return Skip(event, SkipReason.NO_REGION, "the event names no region: set INGEST_AWS_REGION to the bucket's")
     return None
 

@@ -61,8 +61,7 @@ BY_CONTENT_TYPE: Mapping[str, MediaType] = {
 
 def extension_of(key: str) -> str:
     """The lower-case extension of the key's last path segment, without the dot ('' when there is none)."""
-    name = key.rsplit("/", 1)[-1]
-    stem, dot, extension = name.rpartition(".")
+    stem, dot, extension = key[key.rfind("/") + 1 :].rpartition(".")
     return extension.lower() if dot and stem else ""
 
 

@@ -42,13 +42,18 @@ class ObjectLocation(NamedTuple):
     endpoint: str | None = None  # Azure blob host suffix
 
 
-# Percent-encoding of every ASCII character but RFC 3986's unreserved ones and '/': str.translate does in one C
-# call what quote() does byte by byte in Python (same result; quote still handles non-ASCII keys).
-_ASCII_ESCAPES = {c: f"%{c:02X}" for c in range(128) if not (chr(c).isalnum() or chr(c) in "/-._~")}
+# What RFC 3986 leaves unreserved, plus '/': a key made only of these goes into the URI as it is (the common case).
+_NEEDS_ESCAPE = re.compile(r"[^A-Za-z0-9/_.~-]")
+# Percent-encoding of the other ASCII characters: one str.translate call does for an ASCII key what quote() does
+# byte by byte in Python (same result; quote still handles non-ASCII keys).
+_ASCII_ESCAPES = {c: f"%{c:02X}" for c in range(128) if _NEEDS_ESCAPE.match(chr(c))}
 
 
 def _encode_path(key: str) -> str:
-    path = key.translate(_ASCII_ESCAPES) if key.isascii() else quote(key, safe="/")
+    if not _NEEDS_ESCAPE.search(key):
+        path = key
+    else:
+        path = key.translate(_ASCII_ESCAPES) if key.isascii() else quote(key, safe="/")
     if not path.startswith(".") and "/." not in path:  # no dot segment possible: the common case
         return path
     return "/".join("%2E" * len(s) if s in {".", ".."} else s for s in path.split("/"))

@@ -8,7 +8,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
-_NO_METADATA: Mapping[str, str] = MappingProxyType({})
+NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
 class Cloud(StrEnum):
@@ -43,7 +43,7 @@ class ObjectEvent(NamedTuple):
     etag: str | None = None
     version: str | None = None
     content_type: str | None = None
-    metadata: Mapping[str, str] = _NO_METADATA
+    metadata: Mapping[str, str] = NO_METADATA
     time: str | None = None
     sequencer: str | None = None
     name: str | None = None  # the event's own name or type, as seen (ObjectCreated:Put, ...)
