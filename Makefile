@@ -15,7 +15,7 @@ test: deps node-deps tools lint typecheck
 	$(BIN)/pytest -q
 
 # Leaves out the slow end-to-end runs (terraform apply against moto, long pipelines).
-test-quick: deps node-deps
+test-quick: deps node-deps tools
 	$(BIN)/pytest -q -m "not slow"
 
 lint: deps
