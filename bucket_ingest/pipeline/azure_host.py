@@ -96,9 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
-    import function_app
+    from bucket_ingest.commands.invoke import indexed_functions
 
-    functions = {str(f.get_function_name()): f.get_user_function() for f in function_app.app.get_functions()}
+    functions = {name: function.get_user_function() for name, function in indexed_functions().items()}
     host = _Host(args.port, functions)
     print(f"Azure Functions host stand-in: {sorted(functions)} on http://{LOOPBACK}:{args.port}", flush=True)
     try:
