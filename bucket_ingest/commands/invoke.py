@@ -43,6 +43,7 @@ LAMBDA_DEFAULTS: Mapping[str, str] = {
     "AWS_REGION": "us-east-1",
 }
 GCP_SOURCE = "from handlers.gcp import on_pubsub_push, on_storage_event\n"  # Cloud Functions' main.py
+GCP_SIGNATURE_TYPES: Mapping[str, str] = {"on_storage_event": "cloudevent", "on_pubsub_push": "http"}  # by target
 PUSH_SUBSCRIPTION = "projects/local/subscriptions/bucket-ingest-invoke"
 
 
@@ -116,9 +117,8 @@ def gcp_app(source: Path, target: str) -> Any:
     """functions-framework's WSGI app for one entry point, as the Cloud Functions runtime builds it."""
     import functions_framework
 
-    signature = "http" if target == "on_pubsub_push" else "cloudevent"
     return functions_framework.create_app(  # type: ignore[no-untyped-call]
-        target=target, source=str(source), signature_type=signature
+        target=target, source=str(source), signature_type=GCP_SIGNATURE_TYPES[target]
     )
 
 

@@ -1,12 +1,12 @@
 """The three functions running as their platforms run them, each in its own process with its own environment.
 
 - ``LambdaRuntime``: Lambda's side of the Runtime API (one small HTTP server per execution environment) and the
-  real runtime interface client, ``awslambdaric``, running ``handlers.aws.lambda_handler`` against it. The
-  handler gets the runtime's own context (request id, deadline, ARN). A crashed or timed-out environment is
-  replaced before the next invocation, as Lambda does.
-  https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
-- ``cloud_run_function``: ``functions-framework`` serving ``on_storage_event`` from the ``main.py`` Cloud
-  Functions deploys (re-exporting ``handlers/gcp.py``), as Cloud Run runs it.
+  real runtime interface client, ``awslambdaric``, running ``handlers.aws.lambda_handler`` (or any handler, from
+  the project or an unpacked package) against it. The handler gets the runtime's own context (request id,
+  deadline, ARN, trace header). A crashed or timed-out environment is replaced before the next invocation, as
+  Lambda does. https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
+- ``cloud_run_function``: ``functions-framework`` serving one entry point (``on_storage_event`` by default) from
+  the ``main.py`` Cloud Functions deploys (re-exporting ``handlers/gcp.py``), as Cloud Run runs it.
 - ``azure_functions_host``: a stand-in for the Functions host's Event Grid webhook (``azure_host.py``), invoking
   ``function_app.py``'s ``on_blob_event``; the real host cannot be installed here.
 
@@ -73,9 +73,10 @@ class _RuntimeApi(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, function_arn: str) -> None:
+    def __init__(self, function_arn: str, sampled: bool) -> None:
         super().__init__((LOOPBACK, 0), _RuntimeApiHandler)
         self.function_arn = function_arn
+        self.sampled = sampled
         self.events: queue.Queue[tuple[str, bytes, int]] = queue.Queue()
         self.results: dict[str, Future[Invocation]] = {}
         self.asked_next = threading.Event()  # the runtime finished its init and waits for work
@@ -122,12 +123,14 @@ class _RuntimeApiHandler(http.server.BaseHTTPRequestHandler):
                 request_id, body, deadline_ms = self.server.events.get(timeout=0.5)
             except queue.Empty:
                 continue
+            root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+            sampled = int(self.server.sampled)
             headers = {
                 "Content-Type": "application/json",
                 "Lambda-Runtime-Aws-Request-Id": request_id,
                 "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
                 "Lambda-Runtime-Invoked-Function-Arn": self.server.function_arn,
-                "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+                "Lambda-Runtime-Trace-Id": f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled={sampled}",
             }
             self._answer(200, body, headers)
             return
@@ -158,12 +161,15 @@ class _Environment:
     """One Lambda execution environment: a Runtime API server and the awslambdaric process it serves."""
 
     def __init__(self, runtime: LambdaRuntime, number: int) -> None:
-        self.api = _RuntimeApi(runtime.function_arn)
+        self.api = _RuntimeApi(runtime.function_arn, runtime.tracing)
         self.api.thread.start()
         env = function_env(
+            {"PYTHONPATH": str(runtime.task_root)},  # the handler's code only (the project's, or a package's)
             runtime.env,
-            {
+            {  # Lambda's reserved variables: they win over the function's own
                 "AWS_LAMBDA_RUNTIME_API": self.api.address,
+                "AWS_REGION": runtime.region,
+                "AWS_DEFAULT_REGION": runtime.region,
                 "AWS_LAMBDA_FUNCTION_NAME": runtime.function_name,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(runtime.memory_mb),
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -171,7 +177,7 @@ class _Environment:
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{runtime.function_name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{number}",
                 "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
-                "LAMBDA_TASK_ROOT": str(PROJECT_ROOT),
+                "LAMBDA_TASK_ROOT": str(runtime.task_root),
                 "_HANDLER": runtime.handler,
             },
         )
@@ -180,7 +186,7 @@ class _Environment:
             lambda _: [sys.executable, "-m", "awslambdaric", runtime.handler],
             lambda _: self.api.asked_next.is_set(),
             env=env,
-            cwd=PROJECT_ROOT,
+            cwd=runtime.task_root,  # the runtime imports the handler from its working directory, as from /var/task
             on_line=runtime.on_line,
             port=False,
         )
@@ -228,7 +234,13 @@ class _Environment:
 
 class LambdaRuntime(Managed):
     """A Lambda function with ``instances`` execution environments; ``invoke`` is synchronous (RequestResponse)
-    and thread-safe, taking a free environment (waiting for one when all are busy)."""
+    and thread-safe, taking a free environment (waiting for one when all are busy).
+
+    ``env`` is the function's own variables; Lambda's reserved ones (region, function name, ...) are set from the
+    other arguments. ``task_root`` is where the handler is imported from (an unpacked package, or the project);
+    ``tracing`` is active X-Ray tracing (sampled trace headers). Every output line of the function (its log
+    records and metrics) goes to ``on_line``.
+    """
 
     def __init__(
         self,
@@ -241,6 +253,8 @@ class LambdaRuntime(Managed):
         memory_mb: int = 256,
         region: str = "us-east-1",
         account_id: str = "123456789012",
+        task_root: Path = PROJECT_ROOT,
+        tracing: bool = False,
         on_line: Callable[[str], None] | None = None,
     ) -> None:
         self.env = dict(env)
@@ -250,6 +264,9 @@ class LambdaRuntime(Managed):
         self.instances = instances
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        self.region = region
+        self.task_root = task_root
+        self.tracing = tracing
         self.on_line = on_line
         self._environments: list[_Environment] = []
         self._idle: queue.Queue[_Environment] = queue.Queue()
@@ -269,7 +286,13 @@ class LambdaRuntime(Managed):
             environment.stop()
         self._environments = []
 
-    def invoke(self, event: Any) -> Invocation:
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the running execution environments."""
+        return [pid for environment in self._environments if (pid := environment.process.pid) is not None]
+
+    def invoke(self, event: Any, *, timeout_s: float | None = None) -> Invocation:
+        """Run one invocation; ``timeout_s`` is its time limit instead of the function's timeout."""
         environment = self._idle.get()
         try:
             try:
@@ -279,38 +302,43 @@ class LambdaRuntime(Managed):
             except EmulatorError as exc:
                 error = {"errorType": "Runtime.InitError", "errorMessage": str(exc)}
                 return Invocation(str(uuid.uuid4()), False, error=error)
-            return environment.invoke(event, self.timeout_s)
+            return environment.invoke(event, self.timeout_s if timeout_s is None else timeout_s)
         finally:
             self._idle.put(environment)
 
 
 def cloud_run_function(
-    source_dir: Path, env: Mapping[str, str], *, on_line: Callable[[str], None] | None = None
+    source_dir: Path,
+    env: Mapping[str, str],
+    *,
+    target: str = GCP_TARGET,
+    on_line: Callable[[str], None] | None = None,
 ) -> ManagedProcess:
-    """functions-framework serving the Cloud Functions ``main.py`` (written into ``source_dir``) on a free port;
-    POST CloudEvents to ``http://127.0.0.1:<port>/``."""
-    from bucket_ingest.commands.invoke import write_gcp_source
+    """functions-framework serving ``target`` of the Cloud Functions ``main.py`` (written into ``source_dir``) on
+    a free port; POST its requests (CloudEvents, or Pub/Sub pushes for ``on_pubsub_push``) to
+    ``http://127.0.0.1:<port>/``."""
+    from bucket_ingest.commands.invoke import GCP_SIGNATURE_TYPES, write_gcp_source
 
     source = write_gcp_source(source_dir)
     return ManagedProcess(
-        "functions-framework",
+        f"functions-framework {target}",
         lambda port: [
             sys.executable,
             "-m",
             "functions_framework",
             "--target",
-            GCP_TARGET,
+            target,
             "--source",
             str(source),
             "--signature-type",
-            "cloudevent",
+            GCP_SIGNATURE_TYPES[target],
             "--host",
             LOOPBACK,
             "--port",
             str(port),
         ],
         lambda port: http_answers(f"http://{LOOPBACK}:{port}/"),
-        env=function_env(env, {"K_SERVICE": "bucket-ingest", "FUNCTION_TARGET": GCP_TARGET}),
+        env=function_env(env, {"K_SERVICE": "bucket-ingest", "FUNCTION_TARGET": target}),
         cwd=PROJECT_ROOT,
         on_line=on_line,
     )
