@@ -1,5 +1,5 @@
 """The Google Cloud function in real ``functions-framework`` server processes (gunicorn, as Cloud Run runs it),
-one per entry point, reached over HTTP on loopback."""
+one per entry point (``bucket_ingest.pipeline.functions.cloud_run_function``), reached over HTTP on loopback."""
 
 from __future__ import annotations
 
@@ -8,21 +8,42 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
+from bucket_ingest.emulators import LOOPBACK, ManagedProcess
+from bucket_ingest.pipeline.functions import cloud_run_function
 from tests.support.handlers import (
     Catalog,
-    FunctionsFrameworkServer,
     gcs_object,
+    json_lines,
     outcome_lines,
     push_envelope,
     storage_cloud_event,
     wait_for,
 )
+
+
+class Server(NamedTuple):
+    """One entry point's functions-framework process and the lines it wrote."""
+
+    process: ManagedProcess
+    lines: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.process.port}/"
+
+    def records(self) -> list[dict[str, Any]]:
+        return json_lines(self.lines)
+
+
+def serve(source: Path, env: dict[str, str], target: str) -> Server:
+    lines: list[str] = []
+    return Server(cloud_run_function(source, env, target=target, on_line=lines.append), lines)
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +54,11 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
 
 
 @pytest.fixture(scope="module")
-def servers(
-    catalog: Catalog, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, FunctionsFrameworkServer]]:
+def servers(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     env = {"INGEST_REGISTRY": catalog.url, "INGEST_TIMEOUT_SECONDS": "1"}
     source = tmp_path_factory.mktemp("gcp-source")
-    with (
-        FunctionsFrameworkServer(source, "on_storage_event", "cloudevent", env) as events,
-        FunctionsFrameworkServer(source, "on_pubsub_push", "http", env) as pushes,
-    ):
+    events, pushes = serve(source, env, "on_storage_event"), serve(source, env, "on_pubsub_push")
+    with events.process, pushes.process:
         yield {"on_storage_event": events, "on_pubsub_push": pushes}
 
 
@@ -54,7 +71,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def send_event(server: FunctionsFrameworkServer, event: dict[str, Any], mode: str) -> tuple[int, bytes]:
+def send_event(server: Server, event: dict[str, Any], mode: str) -> tuple[int, bytes]:
     attributes = {k: v for k, v in event.items() if k != "data"}
     headers, body = (to_binary if mode == "binary" else to_structured)(CloudEvent(attributes, event["data"]))
     return post(server.url, body, dict(headers))
@@ -62,7 +79,7 @@ def send_event(server: FunctionsFrameworkServer, event: dict[str, Any], mode: st
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
 def test_the_server_registers_a_cloud_event_in_either_mode(
-    mode: str, servers: dict[str, FunctionsFrameworkServer], catalog: Catalog
+    mode: str, servers: dict[str, Server], catalog: Catalog
 ) -> None:
     key = f"server/{mode}/photo 1.jpg"
     status, body = send_event(servers["on_storage_event"], storage_cloud_event(gcs_object(key), event_id=mode), mode)
@@ -73,7 +90,7 @@ def test_the_server_registers_a_cloud_event_in_either_mode(
 
 
 def test_the_server_answers_400_to_a_request_that_is_not_a_cloud_event(
-    servers: dict[str, FunctionsFrameworkServer], catalog: Catalog
+    servers: dict[str, Server], catalog: Catalog
 ) -> None:
     status, body = post(
         servers["on_storage_event"].url,
@@ -85,9 +102,7 @@ def test_the_server_answers_400_to_a_request_that_is_not_a_cloud_event(
     assert "gcp:ingest-bucket/plain.jpg" not in catalog.external_ids()
 
 
-def test_the_server_answers_500_when_the_event_must_be_retried(
-    servers: dict[str, FunctionsFrameworkServer], catalog: Catalog
-) -> None:
+def test_the_server_answers_500_when_the_event_must_be_retried(servers: dict[str, Server], catalog: Catalog) -> None:
     event = storage_cloud_event(gcs_object("server/retry.jpg"), event_id="retry-1")
     with catalog.locked():
         status, _ = send_event(servers["on_storage_event"], event, "binary")
@@ -101,7 +116,7 @@ def test_the_server_answers_500_when_the_event_must_be_retried(
 
 
 def test_the_push_server_acknowledges_registered_and_unreadable_messages(
-    servers: dict[str, FunctionsFrameworkServer], catalog: Catalog
+    servers: dict[str, Server], catalog: Catalog
 ) -> None:
     url = servers["on_pubsub_push"].url
     headers = {"Content-Type": "application/json"}
@@ -119,9 +134,8 @@ def test_the_push_server_acknowledges_registered_and_unreadable_messages(
 
 
 def test_the_server_processes_are_gone_after_the_tests(tmp_path: Path, catalog: Catalog) -> None:
-    server = FunctionsFrameworkServer(tmp_path, "on_storage_event", "cloudevent", {"INGEST_REGISTRY": catalog.url})
-    with server:
-        pid = server.process.pid
-        assert pid is not None and server.process.running()
-    assert not server.process.running()
+    with cloud_run_function(tmp_path, {"INGEST_REGISTRY": catalog.url}) as server:
+        pid = server.pid
+        assert pid is not None and server.running()
+    assert not server.running()
     assert not Path(f"/proc/{pid}").exists()

@@ -10,8 +10,6 @@ then deletes what the function did not report as failed.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from bucket_ingest.emulators import ManagedProcess, Moto
-from tests.support.handlers import LAMBDA_ENV, Catalog, RuntimeApi
+from bucket_ingest.emulators import Moto
+from bucket_ingest.pipeline.functions import LambdaRuntime
+from tests.support.handlers import Catalog
 from tests.support.infra import (
     copy_module,
     output,
@@ -35,8 +34,6 @@ from tests.support.infra import (
 KEY = "incoming/a b+c é.jpg"  # a space, a '+' and non-ASCII: S3 events encode them, the function must not lose them
 # Every service the module creates something in
 SERVICES = ("cloudwatch", "cloudwatchlogs", "eventbridge", "iam", "lambda", "s3", "secretsmanager", "sqs", "sts")
-# Caller variables the function process keeps (nothing else from this shell reaches it)
-INHERITED = ("PATH", "HOME", "LANG", "TMPDIR")
 
 
 def provider_override(moto: Moto) -> str:
@@ -133,29 +130,23 @@ def test_terraform_apply_on_moto_then_an_upload_is_registered(tmp_path: Path, pa
         # The packaged function, as deployed (its variables, but the registry a local catalog), under awslambdaric
         catalog = Catalog(tmp_path)
         function_env = {
-            **{name: os.environ[name] for name in INHERITED if name in os.environ},
-            **LAMBDA_ENV,
             **config["Environment"]["Variables"],
             **moto.env(),  # the delete policy is tag: a delete would be confirmed against moto's S3
             "INGEST_REGISTRY": catalog.url,
         }
-        root = unpack(packages["aws"], tmp_path / "function")
-        api, lines = RuntimeApi(), []
-        bootstrap = ManagedProcess(
-            "awslambdaric on build/aws.zip",
-            lambda _port: [sys.executable, "-m", "awslambdaric", config["Handler"]],
-            None,
-            env={**function_env, "AWS_LAMBDA_RUNTIME_API": api.address, "LAMBDA_TASK_ROOT": str(root)},
-            cwd=root,  # the handler is imported from the unpacked zip, as from /var/task
+        lines: list[str] = []
+        with LambdaRuntime(
+            function_env,
+            handler=config["Handler"],
+            function_name=config["FunctionName"],
+            timeout_s=config["Timeout"],
+            memory_mb=config["MemorySize"],
+            region=moto.region,
+            account_id=moto.account_id,
+            task_root=unpack(packages["aws"], tmp_path / "function"),  # the handler comes from the zip, not here
             on_line=lines.append,
-            port=False,
-        )
-        try:
-            bootstrap.start()
-            result = api.invoke(lambda_sqs_event(messages, queue["QueueArn"], moto.region))
-        finally:
-            api.stop()
-            bootstrap.stop(timeout=10.0)
+        ) as function:
+            result = function.invoke(lambda_sqs_event(messages, queue["QueueArn"], moto.region))
         assert result.error is None, (result.error, lines[-20:])
         assert result.response == {"batchItemFailures": []}, lines[-20:]
         for message in messages:  # the poller deletes a batch that reported no failure

@@ -1,11 +1,11 @@
-"""Helpers for the function tests: the platforms' entry machinery, a catalog to look at, a catalog that fails.
+"""Helpers for the function tests: a catalog to look at and to make fail, the functions' environment, their log
+lines, and the platforms' events.
 
-- ``RuntimeApi``: a local AWS Lambda Runtime API (``/2018-06-01/runtime/...``), enough for the real bootstrap,
-  ``python -m awslambdaric``, to fetch invocations and post results or errors. ``LambdaRuntime`` runs that
-  bootstrap on a handler against it. https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
-- ``FunctionsFrameworkServer``: the real ``functions-framework`` server process on the Cloud Functions source.
 - ``Catalog``: a SQLite catalog in a temporary folder, with ``locked()`` holding an exclusive transaction from
   another connection, so that the function's registration fails for a reason a redelivery cures.
+- ``function_env``: the environment of a freshly configured function, for handlers called in this process.
+  (The functions in their own processes, as their platforms run them, are ``bucket_ingest.pipeline.functions``'
+  ``LambdaRuntime`` and ``cloud_run_function``.)
 """
 
 from __future__ import annotations
@@ -15,26 +15,18 @@ import contextlib
 import io
 import json
 import os
-import queue
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from bucket_ingest.commands.invoke import write_gcp_source
-from bucket_ingest.emulators import LOOPBACK, PROJECT_ROOT, ManagedProcess, http_answers
+from bucket_ingest.emulators import PROJECT_ROOT
 from shared.registries.sqlite import SqliteCatalog
 
-API_PREFIX = "/2018-06-01/runtime"
 FUNCTION_NAME = "bucket-ingest"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION_NAME}"
 # The variables Lambda sets for every function (those the runtime and Powertools read).
@@ -50,159 +42,6 @@ LAMBDA_ENV: Mapping[str, str] = {
     "POWERTOOLS_SERVICE_NAME": "bucket-ingest",
     "POWERTOOLS_METRICS_NAMESPACE": "BucketIngest",
 }
-
-
-# ------------------------------------------------------------------------------------------- Lambda Runtime API
-
-
-@dataclass
-class InvocationResult:
-    """What the runtime posted back for one invocation: a response, or an error (Lambda's error JSON)."""
-
-    request_id: str
-    response: Any = None
-    error: dict[str, Any] | None = None
-    error_type_header: str | None = None
-
-
-@dataclass
-class _Pending:
-    request_id: str
-    body: bytes
-    deadline_ms: int
-    done: threading.Event = field(default_factory=threading.Event)
-    result: InvocationResult | None = None
-
-
-class RuntimeApi:
-    """The Lambda Runtime API on a free loopback port. ``invoke(event)`` queues an invocation and waits for the
-    runtime's answer; ``stop()`` answers the runtime's pending ``next`` with an error, which makes it exit."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
-        self._pending: dict[str, _Pending] = {}
-        self.init_errors: list[dict[str, Any]] = []
-        self.init_error = threading.Event()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet: the test reads results, not access logs
-                pass
-
-            def do_GET(self) -> None:
-                if self.path != f"{API_PREFIX}/invocation/next":
-                    self._answer(HTTPStatus.NOT_FOUND, {"errorMessage": f"no route {self.path}"})
-                    return
-                pending = api._queue.get()
-                if pending is None:  # stopping: the runtime exits on a failed "next"
-                    api._queue.put(None)
-                    self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"errorMessage": "runtime API stopped"})
-                    return
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Lambda-Runtime-Aws-Request-Id", pending.request_id)
-                self.send_header("Lambda-Runtime-Deadline-Ms", str(pending.deadline_ms))
-                self.send_header("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN)
-                trace = (
-                    f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=1"
-                )
-                self.send_header("Lambda-Runtime-Trace-Id", trace)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(pending.body)))
-                self.end_headers()
-                self.wfile.write(pending.body)
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                parts = self.path.removeprefix(API_PREFIX + "/").split("/")
-                if parts == ["init", "error"]:
-                    api.init_errors.append(json.loads(body or b"{}"))
-                    api.init_error.set()
-                    self._answer(HTTPStatus.ACCEPTED, {"status": "OK"})
-                    return
-                if len(parts) != 3 or parts[0] != "invocation" or parts[2] not in ("response", "error"):
-                    self._answer(HTTPStatus.NOT_FOUND, {"errorMessage": f"no route {self.path}"})
-                    return
-                pending = api._pending.get(parts[1])
-                if pending is None:
-                    self._answer(HTTPStatus.BAD_REQUEST, {"errorMessage": f"unknown request id {parts[1]}"})
-                    return
-                result = InvocationResult(pending.request_id)
-                if parts[2] == "response":
-                    result.response = json.loads(body) if body else None
-                else:
-                    result.error = json.loads(body)
-                    result.error_type_header = self.headers.get("Lambda-Runtime-Function-Error-Type")
-                pending.result = result
-                pending.done.set()
-                self._answer(HTTPStatus.ACCEPTED, {"status": "OK"})
-
-            def _answer(self, status: HTTPStatus, document: Mapping[str, Any]) -> None:
-                data = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="runtime-api", daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self) -> str:
-        """``host:port``, the form of ``AWS_LAMBDA_RUNTIME_API``."""
-        host, port = self._server.server_address[:2]
-        return f"{host!s}:{port}"
-
-    def invoke(self, event: Any, *, timeout_ms: int = 30_000, wait_s: float = 60.0) -> InvocationResult:
-        """Hand ``event`` to the runtime as one invocation with ``timeout_ms`` to run; wait for its answer."""
-        body = event if isinstance(event, bytes) else json.dumps(event).encode()
-        pending = _Pending(str(uuid.uuid4()), body, int(time.time() * 1000) + timeout_ms)
-        self._pending[pending.request_id] = pending
-        self._queue.put(pending)
-        if not pending.done.wait(wait_s):
-            raise TimeoutError(f"the runtime did not answer invocation {pending.request_id} in {wait_s} s")
-        assert pending.result is not None
-        return pending.result
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class LambdaRuntime:
-    """The real Lambda bootstrap (``python -m awslambdaric HANDLER``) as a child process against a RuntimeApi.
-    Its output lines (the function's logs and EMF metrics) are kept in ``lines``."""
-
-    def __init__(self, handler: str, env: Mapping[str, str]) -> None:
-        self.api = RuntimeApi()
-        self.lines: list[str] = []
-        self.process = ManagedProcess(
-            "awslambdaric",
-            lambda _port: [sys.executable, "-m", "awslambdaric", handler],
-            None,
-            env={**os.environ, **LAMBDA_ENV, **env, "AWS_LAMBDA_RUNTIME_API": self.api.address},
-            cwd=PROJECT_ROOT,
-            on_line=self.lines.append,
-            port=False,
-        )
-
-    def __enter__(self) -> LambdaRuntime:
-        self.process.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.api.stop()
-        self.process.stop(timeout=10.0)
-
-    def invoke(self, event: Any, *, timeout_ms: int = 30_000) -> InvocationResult:
-        return self.api.invoke(event, timeout_ms=timeout_ms)
-
-    def records(self) -> list[dict[str, Any]]:
-        """The JSON lines the function wrote (log records and metrics)."""
-        return json_lines(self.lines)
 
 
 def xray_probe_handler(event: Any, context: Any) -> dict[str, Any]:
@@ -235,48 +74,6 @@ def json_lines(lines: list[str] | str) -> list[dict[str, Any]]:
 
 def outcome_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r.get("message") == "object outcome"]
-
-
-# ------------------------------------------------------------------------------------------- functions-framework
-
-
-class FunctionsFrameworkServer:
-    """``functions-framework --target T --signature-type S`` serving the Cloud Functions source on a free port."""
-
-    def __init__(self, source_folder: Path, target: str, signature_type: str, env: Mapping[str, str]) -> None:
-        source = write_gcp_source(source_folder)
-        self.lines: list[str] = []
-        self.process = ManagedProcess(
-            f"functions-framework {target}",
-            lambda port: [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                f"--source={source}",
-                f"--target={target}",
-                f"--signature-type={signature_type}",
-                f"--host={LOOPBACK}",
-                f"--port={port}",
-            ],
-            lambda port: http_answers(f"http://{LOOPBACK}:{port}/"),
-            env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)},
-            cwd=PROJECT_ROOT,
-            on_line=self.lines.append,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.process.port}/"
-
-    def __enter__(self) -> FunctionsFrameworkServer:
-        self.process.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.stop()
-
-    def records(self) -> list[dict[str, Any]]:
-        return json_lines(self.lines)
 
 
 # ---------------------------------------------------------------------------------------------------- catalog
