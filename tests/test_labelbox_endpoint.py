@@ -4,7 +4,6 @@ The SDK (labelbox 7.17.0, a test-only dependency) runs its own operations agains
 SDK's upsert and ours go to the same endpoint and their requests are compared field by field.
 """
 
-# ruff: noqa: F811 (the fixtures come from tests.support.labelbox; test parameters name them)
 from __future__ import annotations
 
 import json
@@ -26,8 +25,8 @@ from shared.registries.base import RowStatus
 from shared.registries.labelbox import TAG_SCHEMA_ID
 from tests.support.labelbox import (  # noqa: F401 (fixtures)
     API_KEY,
-    dataset_id,
-    labelbox_endpoint,
+    dataset_id_fixture,
+    labelbox_endpoint_fixture,
     payload,
     registry,
     rows_by_key,

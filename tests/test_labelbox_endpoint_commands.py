@@ -1,6 +1,5 @@
 """`bucket-ingest labelbox-endpoint`, `bucket-ingest rows` and `bucket-ingest doctor`."""
 
-# ruff: noqa: F811 (the fixtures come from tests.support.labelbox; test parameters name them)
 from __future__ import annotations
 
 import json
@@ -20,8 +19,9 @@ from shared.registries.sqlite import SqliteCatalog
 from shared.settings import VARIABLES
 from tests.support.labelbox import (  # noqa: F401 (fixtures)
     API_KEY,
-    dataset_id,
-    labelbox_endpoint,
+    dataset_id_fixture,
+    labelbox_endpoint_fixture,
+    labelbox_settings,
     payloads,
     registry,
 )
@@ -37,9 +37,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def labelbox_env(monkeypatch: pytest.MonkeyPatch, labelbox_endpoint: LabelboxEndpoint, dataset_id: str) -> str:
-    monkeypatch.setenv("INGEST_REGISTRY", f"labelbox://{dataset_id}")
-    monkeypatch.setenv("LABELBOX_ENDPOINT", labelbox_endpoint.url)
-    monkeypatch.setenv("LABELBOX_API_KEY", API_KEY)
+    for name, value in labelbox_settings(labelbox_endpoint, dataset_id).items():
+        monkeypatch.setenv(name, value)
     return dataset_id
 
 

@@ -1,7 +1,6 @@
 """The Labelbox registry against the local Labelbox-compatible endpoint: requests per batch, per-row outcomes,
 bad input, faults and deadlines, deletes and tags."""
 
-# ruff: noqa: F811 (the fixtures come from tests.support.labelbox; test parameters name them)
 from __future__ import annotations
 
 import logging
@@ -19,8 +18,9 @@ from shared.secrets import Secret
 from shared.settings import DeletePolicy, Settings
 from tests.support.labelbox import (  # noqa: F401 (fixtures)
     API_KEY,
-    dataset_id,
-    labelbox_endpoint,
+    dataset_id_fixture,
+    labelbox_endpoint_fixture,
+    labelbox_settings,
     operations,
     payload,
     payloads,
@@ -353,13 +353,7 @@ def test_tag_policy_marks_rows_and_a_new_upload_clears_the_mark(
 
 
 def test_from_settings_reads_the_endpoint_key_and_schemas(labelbox_endpoint: LabelboxEndpoint, dataset_id: str) -> None:
-    settings = Settings.from_env(
-        {
-            "INGEST_REGISTRY": f"labelbox://{dataset_id}",
-            "LABELBOX_ENDPOINT": labelbox_endpoint.url,
-            "LABELBOX_API_KEY": API_KEY,
-        }
-    )
+    settings = Settings.from_env(labelbox_settings(labelbox_endpoint, dataset_id))
     lb = labelbox_module.LabelboxRegistry.from_settings(settings)
     assert lb.register([payload(1, dataset_id)], Deadline(10))[0].status is RowStatus.UPSERTED
     assert API_KEY not in repr(lb) and API_KEY not in repr(settings)

@@ -1,7 +1,8 @@
 """The local Labelbox endpoint for tests: fixtures that start it on a free 127.0.0.1 port and stop it, and helpers.
 
-Use: ``from tests.support.labelbox import labelbox_endpoint, dataset_id  # noqa: F401`` (pytest finds the fixtures
-by name), or ``with running_endpoint() as endpoint:`` outside pytest.
+Use: ``from tests.support.labelbox import labelbox_endpoint_fixture, dataset_id_fixture  # noqa: F401`` (pytest
+finds the fixtures by name; tests take ``labelbox_endpoint`` and ``dataset_id``), or ``with running_endpoint() as
+endpoint:`` outside pytest.
 """
 
 from __future__ import annotations
@@ -31,16 +32,21 @@ def running_endpoint(**options: Any) -> Iterator[LabelboxEndpoint]:
         endpoint.stop()
 
 
-@pytest.fixture
-def labelbox_endpoint() -> Iterator[LabelboxEndpoint]:
+@pytest.fixture(name="labelbox_endpoint")
+def labelbox_endpoint_fixture() -> Iterator[LabelboxEndpoint]:
     with running_endpoint() as endpoint:
         yield endpoint
 
 
-@pytest.fixture
-def dataset_id(labelbox_endpoint: LabelboxEndpoint) -> str:
+@pytest.fixture(name="dataset_id")
+def dataset_id_fixture(labelbox_endpoint: LabelboxEndpoint) -> str:
     """A dataset with the organisation's default IAM integration attached."""
     return labelbox_endpoint.create_dataset("test dataset")
+
+
+def labelbox_settings(endpoint: LabelboxEndpoint, dataset: str) -> dict[str, str]:
+    """The variables that point a function, a backfill or a command at ``dataset`` on the local endpoint."""
+    return {"INGEST_REGISTRY": f"labelbox://{dataset}", "LABELBOX_ENDPOINT": endpoint.url, "LABELBOX_API_KEY": API_KEY}
 
 
 def registry(
@@ -90,8 +96,9 @@ def keys_of(items: Sequence[Payload]) -> list[str]:
 __all__ = [
     "API_KEY",
     "Faults",
-    "dataset_id",
-    "labelbox_endpoint",
+    "dataset_id_fixture",
+    "labelbox_endpoint_fixture",
+    "labelbox_settings",
     "payload",
     "payloads",
     "registry",
