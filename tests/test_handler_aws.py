@@ -24,8 +24,8 @@ from tests.support.handlers import (
     Catalog,
     batch_operations_event,
     batch_task,
+    configured_function,
     expected_outcome,
-    function_env,
     json_lines,
     modules_loaded_at_import,
     outcome_lines,
@@ -38,12 +38,8 @@ from tests.support.handlers import (
 
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    catalog = Catalog(tmp_path)
-    function_env(monkeypatch, catalog)
-    aws.INSTANCE.reset()  # a new function instance per test
-    yield catalog
-    aws.INSTANCE.reset()
-    catalog.close()
+    with configured_function(aws, monkeypatch, tmp_path) as catalog:  # a new function instance per test
+        yield catalog
 
 
 @pytest.fixture

@@ -15,7 +15,14 @@ from handlers import aws
 from shared.events.model import Cloud
 from shared.existence import still_exists_check
 from shared.settings import Settings
-from tests.support.handlers import Catalog, function_env, json_lines, powertools_log, s3_notification, sqs_event
+from tests.support.handlers import (
+    Catalog,
+    configured_function,
+    json_lines,
+    powertools_log,
+    s3_notification,
+    sqs_event,
+)
 
 BUCKET = "ingest-bucket"
 ODD_KEY = "dir/my file+plus é 日本.jpg"
@@ -37,12 +44,8 @@ def s3(moto: Moto) -> Iterator[Any]:
 
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: Moto) -> Iterator[Catalog]:
-    catalog = Catalog(tmp_path)
-    function_env(monkeypatch, catalog, INGEST_DELETE_POLICY="delete", **moto.env())
-    aws.INSTANCE.reset()
-    yield catalog
-    aws.INSTANCE.reset()
-    catalog.close()
+    with configured_function(aws, monkeypatch, tmp_path, INGEST_DELETE_POLICY="delete", **moto.env()) as catalog:
+        yield catalog
 
 
 def deliver(*bodies: Any) -> Any:

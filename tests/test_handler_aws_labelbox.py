@@ -13,35 +13,31 @@ from bucket_ingest.commands.invoke import lambda_context
 from bucket_ingest.labelbox_endpoint import DEFAULT_API_KEY, LabelboxEndpoint
 from handlers import RedeliveryRequested, aws
 from tests.support.handlers import (
-    Catalog,
     batch_operations_event,
     batch_task,
-    function_env,
+    configured_function,
     json_lines,
     outcome_lines,
     powertools_log,
     s3_notification,
     sqs_event,
 )
+from tests.support.labelbox import dataset_id_fixture, labelbox_endpoint_fixture, labelbox_settings  # noqa: F401
 
 
 @pytest.fixture
-def endpoint() -> Iterator[LabelboxEndpoint]:
-    endpoint = LabelboxEndpoint().start()
-    yield endpoint
-    endpoint.stop()
+def endpoint(
+    labelbox_endpoint: LabelboxEndpoint, dataset_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LabelboxEndpoint]:
+    """The local Labelbox endpoint, and the function registering in a dataset of it."""
+    with configured_function(aws, monkeypatch, tmp_path, **labelbox_settings(labelbox_endpoint, dataset_id)):
+        yield labelbox_endpoint
 
 
 @pytest.fixture
-def logs(endpoint: LabelboxEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    dataset = endpoint.create_dataset("ingest")
-    function_env(monkeypatch, Catalog(tmp_path), INGEST_REGISTRY=f"labelbox://{dataset}")
-    monkeypatch.setenv("LABELBOX_ENDPOINT", endpoint.url)
-    monkeypatch.setenv("LABELBOX_API_KEY", DEFAULT_API_KEY)
-    aws.INSTANCE.reset()
+def logs(endpoint: LabelboxEndpoint) -> Iterator[io.StringIO]:
     with powertools_log(aws.logger) as stream:
         yield stream
-    aws.INSTANCE.reset()
 
 
 def call(event: object, timeout_s: float = 4.0) -> object:  # 2 s for the registry after the margin

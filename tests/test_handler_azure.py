@@ -30,20 +30,16 @@ from tests.support.handlers import (
     EVERYTHING,
     Catalog,
     blob_event,
+    configured_function,
     expected_outcome,
-    function_env,
     modules_loaded_at_import,
 )
 
 
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    catalog = Catalog(tmp_path)
-    function_env(monkeypatch, catalog, INGEST_TIMEOUT_SECONDS="1")
-    handler.INSTANCE.reset()
-    yield catalog
-    handler.INSTANCE.reset()
-    catalog.close()
+    with configured_function(handler, monkeypatch, tmp_path, INGEST_TIMEOUT_SECONDS="1") as catalog:
+        yield catalog
 
 
 @pytest.fixture

@@ -9,23 +9,21 @@ from pathlib import Path
 import pytest
 
 from bucket_ingest.commands.invoke import event_grid_binding, indexed_function
-from bucket_ingest.labelbox_endpoint import DEFAULT_API_KEY, LabelboxEndpoint
+from bucket_ingest.labelbox_endpoint import LabelboxEndpoint
 from handlers import RedeliveryRequested
 from handlers import azure as handler
-from tests.support.handlers import Catalog, blob_event, function_env
+from tests.support.handlers import blob_event, configured_function
+from tests.support.labelbox import dataset_id_fixture, labelbox_endpoint_fixture, labelbox_settings  # noqa: F401
 
 
 @pytest.fixture
-def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabelboxEndpoint]:
-    endpoint = LabelboxEndpoint().start()
-    dataset = endpoint.create_dataset("ingest")
-    function_env(monkeypatch, Catalog(tmp_path), INGEST_REGISTRY=f"labelbox://{dataset}", INGEST_TIMEOUT_SECONDS="2")
-    monkeypatch.setenv("LABELBOX_ENDPOINT", endpoint.url)
-    monkeypatch.setenv("LABELBOX_API_KEY", DEFAULT_API_KEY)
-    handler.INSTANCE.reset()
-    yield endpoint
-    handler.INSTANCE.reset()
-    endpoint.stop()
+def endpoint(
+    labelbox_endpoint: LabelboxEndpoint, dataset_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LabelboxEndpoint]:
+    """The local Labelbox endpoint, and the function registering in a dataset of it."""
+    settings = labelbox_settings(labelbox_endpoint, dataset_id)
+    with configured_function(handler, monkeypatch, tmp_path, **settings, INGEST_TIMEOUT_SECONDS="2"):
+        yield labelbox_endpoint
 
 
 def test_an_outage_or_a_refused_row_raises_and_a_retry_registers(endpoint: LabelboxEndpoint) -> None:

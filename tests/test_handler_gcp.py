@@ -13,46 +13,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudevents.conversion import to_binary, to_structured
-from cloudevents.http import CloudEvent
 
-from bucket_ingest.commands.invoke import gcp_app, gcp_request, write_gcp_source
+from bucket_ingest.commands.invoke import gcp_request
 from handlers import gcp
 from tests import fixtures
 from tests.support.handlers import (
     EVERYTHING,
     Catalog,
+    configured_function,
     expected_outcome,
-    function_env,
+    gcp_clients_fixture,  # noqa: F401 (fixture)
     gcs_object,
     json_lines,
     modules_loaded_at_import,
     outcome_lines,
+    post_event,
     push_envelope,
     storage_cloud_event,
 )
 
 
-@pytest.fixture(scope="module")
-def clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    source = write_gcp_source(tmp_path_factory.mktemp("gcp-source"))
-    return {target: gcp_app(source, target).test_client() for target in ("on_storage_event", "on_pubsub_push")}
-
-
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    catalog = Catalog(tmp_path)
-    function_env(monkeypatch, catalog, INGEST_TIMEOUT_SECONDS="1")
-    gcp.INSTANCE.reset()
-    yield catalog
-    gcp.INSTANCE.reset()
-    catalog.close()
-
-
-def post_event(clients: dict[str, Any], event: dict[str, Any], mode: str = "structured") -> Any:
-    attributes = {k: v for k, v in event.items() if k != "data"}
-    headers, body = (to_binary if mode == "binary" else to_structured)(CloudEvent(attributes, event.get("data")))
-    return clients["on_storage_event"].post("/", data=body, headers=headers)
+    with configured_function(gcp, monkeypatch, tmp_path, INGEST_TIMEOUT_SECONDS="1") as catalog:
+        yield catalog
 
 
 def push(clients: dict[str, Any], body: Any) -> Any:

@@ -13,23 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudevents.conversion import to_structured
-from cloudevents.http import CloudEvent
 
-from bucket_ingest.commands.invoke import gcp_app, write_gcp_source
 from bucket_ingest.emulators import FakeGcs, PublishedMessage, PubSubPublisher
 from handlers import gcp
-from tests.support.handlers import Catalog, function_env, gcs_object, storage_cloud_event, wait_for
+from tests.support.handlers import (
+    Catalog,
+    configured_function,
+    gcp_clients_fixture,  # noqa: F401 (fixture)
+    gcs_object,
+    post_event,
+    storage_cloud_event,
+    wait_for,
+)
 
 BUCKET = "ingest-bucket"
 ODD_NAME = "dir/my file+plus é 日本.jpg"
 BUCKET_NUMBERS = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    source = write_gcp_source(tmp_path_factory.mktemp("gcp-source"))
-    return {target: gcp_app(source, target).test_client() for target in ("on_storage_event", "on_pubsub_push")}
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +54,8 @@ def bucket(gcs: FakeGcs) -> Iterator[Any]:
 
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gcs: FakeGcs) -> Iterator[Catalog]:
-    catalog = Catalog(tmp_path)
-    function_env(monkeypatch, catalog, INGEST_DELETE_POLICY="delete", **gcs.env())
-    gcp.INSTANCE.reset()
-    yield catalog
-    gcp.INSTANCE.reset()
-    catalog.close()
-
-
-def send(clients: dict[str, Any], event: dict[str, Any]) -> int:
-    attributes = {k: v for k, v in event.items() if k != "data"}
-    headers, body = to_structured(CloudEvent(attributes, event["data"]))
-    status: int = clients["on_storage_event"].post("/", data=body, headers=headers).status_code
-    return status
+    with configured_function(gcp, monkeypatch, tmp_path, INGEST_DELETE_POLICY="delete", **gcs.env()) as catalog:
+        yield catalog
 
 
 def test_a_deleted_generation_of_an_object_that_still_exists_keeps_the_row(
@@ -75,25 +63,26 @@ def test_a_deleted_generation_of_an_object_that_still_exists_keeps_the_row(
 ) -> None:
     bucket.blob(ODD_NAME).upload_from_string(b"v1")
     resource = gcs_object(ODD_NAME, bucket=bucket.name)
-    assert send(clients, storage_cloud_event(resource)) == 200
+    assert post_event(clients, storage_cloud_event(resource)).status_code == 200
     bucket.blob(ODD_NAME).upload_from_string(b"v2")  # an overwrite: GCS sends "deleted" for the old generation
-    assert send(clients, storage_cloud_event(resource, kind="deleted", event_id="e1")) == 200
+    assert post_event(clients, storage_cloud_event(resource, kind="deleted", event_id="e1")).status_code == 200
     assert catalog.external_ids() == [f"gcp:{bucket.name}/{ODD_NAME}"]
 
 
 def test_a_deleted_object_deletes_its_row(clients: dict[str, Any], bucket: Any, catalog: Catalog) -> None:
     for name in ("photo.jpg", "photo.jpg.copy.jpg"):
         bucket.blob(name).upload_from_string(b"x")
-        assert send(clients, storage_cloud_event(gcs_object(name, bucket=bucket.name), event_id=name)) == 200
+        created = storage_cloud_event(gcs_object(name, bucket=bucket.name), event_id=name)
+        assert post_event(clients, created).status_code == 200
     bucket.blob("photo.jpg").delete()
     gone = storage_cloud_event(gcs_object("photo.jpg", bucket=bucket.name), kind="deleted", event_id="e2")
-    assert send(clients, gone) == 200
+    assert post_event(clients, gone).status_code == 200
     assert catalog.external_ids() == [f"gcp:{bucket.name}/photo.jpg.copy.jpg"]
 
 
 def test_a_delete_that_cannot_be_confirmed_makes_the_platform_retry(clients: dict[str, Any], catalog: Catalog) -> None:
     gone = storage_cloud_event(gcs_object("x.jpg", bucket="no-such-bucket"), kind="deleted")
-    assert send(clients, gone) == 500
+    assert post_event(clients, gone).status_code == 500
 
 
 def push_envelope_of(message: PublishedMessage) -> dict[str, Any]:

@@ -8,46 +8,36 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudevents.conversion import to_structured
-from cloudevents.http import CloudEvent
 
-from bucket_ingest.commands.invoke import gcp_app, write_gcp_source
-from bucket_ingest.labelbox_endpoint import DEFAULT_API_KEY, LabelboxEndpoint
+from bucket_ingest.labelbox_endpoint import LabelboxEndpoint
 from handlers import gcp
-from tests.support.handlers import Catalog, function_env, gcs_object, push_envelope, storage_cloud_event
-
-
-@pytest.fixture(scope="module")
-def clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    source = write_gcp_source(tmp_path_factory.mktemp("gcp-source"))
-    return {target: gcp_app(source, target).test_client() for target in ("on_storage_event", "on_pubsub_push")}
+from tests.support.handlers import (
+    configured_function,
+    gcp_clients_fixture,  # noqa: F401 (fixture)
+    gcs_object,
+    post_event,
+    push_envelope,
+    storage_cloud_event,
+)
+from tests.support.labelbox import dataset_id_fixture, labelbox_endpoint_fixture, labelbox_settings  # noqa: F401
 
 
 @pytest.fixture
-def endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabelboxEndpoint]:
-    endpoint = LabelboxEndpoint().start()
-    dataset = endpoint.create_dataset("ingest")
-    function_env(monkeypatch, Catalog(tmp_path), INGEST_REGISTRY=f"labelbox://{dataset}", INGEST_TIMEOUT_SECONDS="2")
-    monkeypatch.setenv("LABELBOX_ENDPOINT", endpoint.url)
-    monkeypatch.setenv("LABELBOX_API_KEY", DEFAULT_API_KEY)
-    gcp.INSTANCE.reset()
-    yield endpoint
-    gcp.INSTANCE.reset()
-    endpoint.stop()
-
-
-def send(clients: dict[str, Any], event: dict[str, Any]) -> int:
-    headers, body = to_structured(CloudEvent({k: v for k, v in event.items() if k != "data"}, event["data"]))
-    status: int = clients["on_storage_event"].post("/", data=body, headers=headers).status_code
-    return status
+def endpoint(
+    labelbox_endpoint: LabelboxEndpoint, dataset_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LabelboxEndpoint]:
+    """The local Labelbox endpoint, and the function registering in a dataset of it."""
+    settings = labelbox_settings(labelbox_endpoint, dataset_id)
+    with configured_function(gcp, monkeypatch, tmp_path, **settings, INGEST_TIMEOUT_SECONDS="2"):
+        yield labelbox_endpoint
 
 
 def test_a_cloud_event_is_retried_until_labelbox_answers(clients: dict[str, Any], endpoint: LabelboxEndpoint) -> None:
     event = storage_cloud_event(gcs_object("a.jpg"))
     endpoint.set_faults(error_rate=1.0, error_status=503)
-    assert send(clients, event) == 500
+    assert post_event(clients, event).status_code == 500
     endpoint.set_faults(error_rate=0.0)
-    assert send(clients, event) == 200
+    assert post_event(clients, event).status_code == 200
     assert [row["global_key"] for row in endpoint.store.rows()] == ["gcp:ingest-bucket/a.jpg"]
 
 

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from cloudevents.conversion import to_binary, to_structured
-from cloudevents.http import CloudEvent
 
 from bucket_ingest.emulators import LOOPBACK, ManagedProcess
 from bucket_ingest.pipeline.functions import cloud_run_function
 from tests.support.handlers import (
     Catalog,
+    cloud_event_http,
     gcs_object,
     json_lines,
     outcome_lines,
@@ -72,9 +71,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
 
 
 def send_event(server: Server, event: dict[str, Any], mode: str) -> tuple[int, bytes]:
-    attributes = {k: v for k, v in event.items() if k != "data"}
-    headers, body = (to_binary if mode == "binary" else to_structured)(CloudEvent(attributes, event["data"]))
-    return post(server.url, body, dict(headers))
+    headers, body = cloud_event_http(event, mode)
+    return post(server.url, body, headers)
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])

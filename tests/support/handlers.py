@@ -3,9 +3,10 @@ lines, and the platforms' events.
 
 - ``Catalog``: a SQLite catalog in a temporary folder, with ``locked()`` holding an exclusive transaction from
   another connection, so that the function's registration fails for a reason a redelivery cures.
-- ``function_env``: the environment of a freshly configured function, for handlers called in this process.
-  (The functions in their own processes, as their platforms run them, are ``bucket_ingest.pipeline.functions``'
-  ``LambdaRuntime`` and ``cloud_run_function``.)
+- ``function_env`` / ``configured_function``: the environment of a freshly configured function, for handlers
+  called in this process. (The functions in their own processes, as their platforms run them, are
+  ``bucket_ingest.pipeline.functions``' ``LambdaRuntime`` and ``cloud_run_function``.)
+- ``clients`` (fixture) and ``post_event``: the GCP function through functions-framework's test clients.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import pytest
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import CloudEvent
+
+from bucket_ingest.commands.invoke import GCP_SIGNATURE_TYPES, gcp_app, write_gcp_source
 from bucket_ingest.emulators import PROJECT_ROOT
 from shared.registries.sqlite import SqliteCatalog
+from shared.settings import VARIABLES
 
 FUNCTION_NAME = "bucket-ingest"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION_NAME}"
@@ -152,15 +159,62 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 # ------------------------------------------------------------------------------------------------ environment
 
 
-def function_env(monkeypatch: Any, catalog: Catalog, **values: str) -> None:
-    """The environment of a freshly configured function: every ingest variable unset but the registry (this
-    test's catalog) and ``values``; the Lambda variables set (they are in every Lambda environment)."""
-    from shared.settings import VARIABLES
+# Variables that point an SDK at an emulator: a test sets them itself when it wants one.
+EMULATOR_VARIABLES = ("AWS_ENDPOINT_URL", "STORAGE_EMULATOR_HOST", "AZURE_STORAGE_CONNECTION_STRING")
 
-    for name in VARIABLES:
+
+def clean_env(monkeypatch: Any, registry_url: str, values: Mapping[str, str] | None = None) -> None:
+    """Every ingest variable and emulator pointer unset but the registry and ``values``."""
+    for name in (*VARIABLES, *EMULATOR_VARIABLES):
         monkeypatch.delenv(name, raising=False)
-    for name, value in {**LAMBDA_ENV, "INGEST_REGISTRY": catalog.url, **values}.items():
+    for name, value in {"INGEST_REGISTRY": registry_url, **(values or {})}.items():
         monkeypatch.setenv(name, value)
+
+
+def function_env(monkeypatch: Any, catalog: Catalog, **values: str) -> None:
+    """The environment of a freshly configured function: ``clean_env`` with this test's catalog as the registry
+    and ``values``; the Lambda variables set (they are in every Lambda environment)."""
+    clean_env(monkeypatch, catalog.url, {**LAMBDA_ENV, **values})
+
+
+@contextlib.contextmanager
+def configured_function(handler: Any, monkeypatch: Any, folder: Path, **values: str) -> Iterator[Catalog]:
+    """A new instance of one cloud's function (``handler``: its module) in a ``function_env`` on a new catalog in
+    ``folder`` (``values`` may point the registry elsewhere); the catalog is closed and the instance forgotten
+    afterwards."""
+    catalog = Catalog(folder)
+    function_env(monkeypatch, catalog, **values)
+    handler.INSTANCE.reset()
+    try:
+        yield catalog
+    finally:
+        handler.INSTANCE.reset()
+        catalog.close()
+
+
+# ------------------------------------------------------------------------------------- functions-framework (GCP)
+
+
+@pytest.fixture(scope="module", name="clients")
+def gcp_clients_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """functions-framework's test clients of both GCP entry points, by target, on the Cloud Functions source (as
+    the Cloud Functions runtime builds the app). Import it into a test module; tests take ``clients``."""
+    source = write_gcp_source(tmp_path_factory.mktemp("gcp-source"))
+    return {target: gcp_app(source, target).test_client() for target in GCP_SIGNATURE_TYPES}
+
+
+def cloud_event_http(event: Mapping[str, Any], mode: str = "structured") -> tuple[dict[str, str], bytes]:
+    """The headers and body of the HTTP request that carries ``event`` (a CloudEvent as a dict) in ``mode``,
+    binary or structured."""
+    attributes = {k: v for k, v in event.items() if k != "data"}
+    headers, body = (to_binary if mode == "binary" else to_structured)(CloudEvent(attributes, event.get("data")))
+    return dict(headers), body
+
+
+def post_event(clients: Mapping[str, Any], event: Mapping[str, Any], mode: str = "structured") -> Any:
+    """``event`` posted to ``on_storage_event`` through its test client; the framework's response."""
+    headers, body = cloud_event_http(event, mode)
+    return clients["on_storage_event"].post("/", data=body, headers=headers)
 
 
 # ----------------------------------------------------------------------------------------------------- events
