@@ -28,7 +28,7 @@ from bucket_ingest.commands.invoke import lambda_context
 from bucket_ingest.emulators import Moto
 from handlers import aws
 from shared.settings import Settings
-from tests.support.backfill import ALL_OBJECTS, S3Bucket, clean_env, expected_rows, unique_name
+from tests.support.backfill import ALL_OBJECTS, S3Bucket, expected_rows, unique_name
 from tests.support.handlers import FUNCTION_ARN, Catalog, batch_operations_event, function_env
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/bucket-ingest-batch-operations"
@@ -98,8 +98,7 @@ def catalog(tmp_path: Path) -> Iterator[Catalog]:
 
 @pytest.fixture
 def env(moto: Moto, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
-    function_env(monkeypatch, catalog)  # the function's variables (AWS_REGION us-east-1, the catalog)
-    clean_env(monkeypatch, catalog.url, moto.env())
+    function_env(monkeypatch, catalog, **moto.env())  # the function's variables (AWS_REGION us-east-1, the catalog)
 
 
 def test_moto_has_no_batch_operations_control_plane() -> None:

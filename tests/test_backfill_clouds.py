@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from bucket_ingest.cli import main
 from bucket_ingest.emulators import Azurite, FakeGcs, Moto, PubSubPublisher
 from shared.registries.sqlite import SqliteCatalog
 from shared.settings import Settings
@@ -29,12 +28,13 @@ from tests.support.backfill import (
     EmulatedBucket,
     GcsBucket,
     S3Bucket,
-    clean_env,
     expected_rows,
     payload_fields,
     row_fields,
+    run_backfill,
     unique_name,
 )
+from tests.support.handlers import clean_env
 
 # The objects the live path skips, and why (so the comparison can never pass by both sides being empty).
 SKIPPED = {
@@ -95,13 +95,10 @@ class Run:
         clean_env(monkeypatch, self.registry, bucket.env())
 
     def __call__(self, *options: str) -> tuple[int, dict[str, Any]]:
-        self._capsys.readouterr()
-        argv = ["backfill", self.bucket.uri, "--json", "--progress-interval", "0"]
-        argv += ["--checkpoint", str(self.checkpoint), "--outcomes", str(self.outcomes), *options]
-        code = main(argv)
-        captured = self._capsys.readouterr()
-        assert captured.out, f"no summary (exit {code}): {captured.err}"
-        return code, json.loads(captured.out)
+        argv = [self.bucket.uri, "--json", "--checkpoint", str(self.checkpoint), "--outcomes", str(self.outcomes)]
+        code, out, err = run_backfill(self._capsys, *argv, *options)
+        assert out, f"no summary (exit {code}): {err}"
+        return code, json.loads(out)
 
     def rows(self) -> list[dict[str, Any]]:
         catalog = SqliteCatalog(self.catalog_path)

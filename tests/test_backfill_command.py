@@ -36,8 +36,8 @@ from bucket_ingest.cli import main
 from bucket_ingest.emulators import PROJECT_ROOT, Azurite, Moto
 from shared.registries.sqlite import SqliteCatalog
 from shared.settings import Settings
-from tests.support.backfill import ALL_OBJECTS, FILLER_OBJECTS, S3Bucket, clean_env, unique_name
-from tests.support.handlers import Catalog
+from tests.support.backfill import ALL_OBJECTS, FILLER_OBJECTS, S3Bucket, run_backfill, unique_name
+from tests.support.handlers import Catalog, clean_env
 
 BUCKET_INGEST = str(Path(sys.executable).parent / "bucket-ingest")
 
@@ -68,13 +68,6 @@ def env(moto: Moto, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> dict[s
     return dict(os.environ)
 
 
-def backfill(capsys: Any, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(["backfill", *argv, "--progress-interval", "0"])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_dry_run_counts_and_samples_without_registering(
     bucket: S3Bucket,
     catalog: Catalog,
@@ -86,7 +79,9 @@ def test_dry_run_counts_and_samples_without_registering(
     monkeypatch.setenv("INGEST_ROUTES", "*/bulk/**=bulk-dataset")
     checkpoint = tmp_path / "checkpoint.json"
 
-    code, out, _ = backfill(capsys, bucket.uri, "--dry-run", "--json", "--sample", "3", "--checkpoint", str(checkpoint))
+    code, out, _ = run_backfill(
+        capsys, bucket.uri, "--dry-run", "--json", "--sample", "3", "--checkpoint", str(checkpoint)
+    )
 
     report = json.loads(out)
     assert code == 0
@@ -104,7 +99,7 @@ def test_dry_run_counts_and_samples_without_registering(
 
 
 def test_dry_run_as_text_names_each_reason(bucket: S3Bucket, env: dict[str, str], capsys: Any) -> None:
-    code, out, _ = backfill(capsys, bucket.uri, "--dry-run")
+    code, out, _ = run_backfill(capsys, bucket.uri, "--dry-run")
 
     assert code == 0
     assert f"dry run of {bucket.uri}: {len(ALL_OBJECTS)} objects listed, {len(ALL_OBJECTS) - 5} would register" in out
@@ -128,7 +123,7 @@ def test_bad_input_names_what_to_fix_and_registers_nothing(
 ) -> None:
     checkpoint = tmp_path / "checkpoint.json"
 
-    code, out, err = backfill(capsys, uri, "--checkpoint", str(checkpoint))
+    code, out, err = run_backfill(capsys, uri, "--checkpoint", str(checkpoint))
 
     assert code == 2
     assert message in err
@@ -149,7 +144,7 @@ def test_no_permission_to_list_an_s3_bucket(
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
 
-        code, _, err = backfill(capsys, "s3://locked-bucket/", "--checkpoint", str(tmp_path / "c.json"))
+        code, _, err = run_backfill(capsys, "s3://locked-bucket/", "--checkpoint", str(tmp_path / "c.json"))
 
     assert code == 2
     assert "no permission to list s3://locked-bucket/" in err
@@ -169,11 +164,11 @@ def test_wrong_azure_key_says_which_role_to_grant_and_shows_no_secret(
             "AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string.replace(azurite.account_key, wrong_key)
         )
 
-        code, _, err = backfill(
+        code, _, err = run_backfill(
             capsys, f"https://{azurite.account}.blob.core.windows.net/images/", "--checkpoint", str(tmp_path / "c.json")
         )
         monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
-        missing_code, _, missing_err = backfill(
+        missing_code, _, missing_err = run_backfill(
             capsys, f"https://{azurite.account}.blob.core.windows.net/nothing-here/"
         )
 
@@ -191,7 +186,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_before_any_registrati
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
 
-    code, _, err = backfill(capsys, bucket.uri, "--checkpoint", str(not_a_folder / "checkpoint.json"))
+    code, _, err = run_backfill(capsys, bucket.uri, "--checkpoint", str(not_a_folder / "checkpoint.json"))
 
     assert code == 2
     assert "cannot write the checkpoint" in err and "pass a writable --checkpoint" in err
@@ -204,12 +199,12 @@ def test_a_checkpoint_is_never_applied_to_another_run(
 ) -> None:  # fmt: skip
     checkpoint = str(tmp_path / "checkpoint.json")
     other = S3Bucket(moto, unique_name("other"))
-    backfill(capsys, bucket.uri, "--checkpoint", checkpoint, "--max-objects", "5")
+    run_backfill(capsys, bucket.uri, "--checkpoint", checkpoint, "--max-objects", "5")
     rows = catalog.rows()
 
-    other_code, _, other_err = backfill(capsys, other.uri, "--checkpoint", checkpoint)
+    other_code, _, other_err = run_backfill(capsys, other.uri, "--checkpoint", checkpoint)
     monkeypatch.setenv("INGEST_EXCLUDE", "*.png")
-    settings_code, _, settings_err = backfill(capsys, bucket.uri, "--checkpoint", checkpoint)
+    settings_code, _, settings_err = run_backfill(capsys, bucket.uri, "--checkpoint", checkpoint)
 
     assert other_code == 2 and f"it is for {bucket.uri}, not {other.uri}" in other_err
     assert settings_code == 2 and "the INGEST_* settings" in settings_err and "--restart" in settings_err
@@ -222,7 +217,7 @@ def test_a_registry_failing_for_a_while_is_retried_until_the_batch_registers(
     result: dict[str, Any] = {}
 
     def run() -> None:
-        result["code"], result["out"], _ = backfill(
+        result["code"], result["out"], _ = run_backfill(
             capsys, bucket.uri, "--json", "--checkpoint", str(tmp_path / "c.json"), "--call-timeout", "0.3"
         )
 
@@ -243,12 +238,12 @@ def test_a_registry_that_keeps_failing_stops_the_run_resumably(
 ) -> None:
     checkpoint = tmp_path / "checkpoint.json"
     options = ("--json", "--checkpoint", str(checkpoint), "--batch-size", "20")
-    backfill(capsys, bucket.uri, *options, "--max-objects", "25")  # one batch of 20 rows checkpointed, then 5
+    run_backfill(capsys, bucket.uri, *options, "--max-objects", "25")  # one batch of 20 rows checkpointed, then 5
 
     with catalog.locked():
-        code, out, _ = backfill(capsys, bucket.uri, *options, "--call-timeout", "0.2", "--max-attempts", "2")
+        code, out, _ = run_backfill(capsys, bucket.uri, *options, "--call-timeout", "0.2", "--max-attempts", "2")
     stopped = Checkpoint.load(checkpoint)
-    resumed_code, resumed_out, _ = backfill(capsys, bucket.uri, *options)
+    resumed_code, resumed_out, _ = run_backfill(capsys, bucket.uri, *options)
 
     summary = json.loads(out)
     assert (code, summary["status"]) == (75, "registry_unavailable")

@@ -10,7 +10,6 @@ a stopped and resumed fan-out publishes each object once.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -21,12 +20,11 @@ import pytest
 from cloudevents.http import CloudEvent
 
 from bucket_ingest.backfill.pubsub import BACKFILL_ATTRIBUTE
-from bucket_ingest.cli import main
 from bucket_ingest.emulators import FakeGcs, PublishedMessage, PubSubPublisher
 from handlers import gcp
 from shared.settings import Settings
-from tests.support.backfill import ALL_OBJECTS, GcsBucket, clean_env, expected_rows, unique_name
-from tests.support.handlers import Catalog
+from tests.support.backfill import ALL_OBJECTS, GcsBucket, backfill_summary, expected_rows, unique_name
+from tests.support.handlers import Catalog, clean_env
 
 TOPIC = "projects/bucket-ingest-demo/topics/backfill"
 SKIPPED = 5  # tests.support.backfill: unservable, two unknown media types, zero-byte, folder marker
@@ -110,15 +108,8 @@ def eventarc_event(message: PublishedMessage) -> CloudEvent:
 
 
 def fan_out(capsys: Any, bucket: GcsBucket, tmp_path: Path, *options: str) -> dict[str, Any]:
-    capsys.readouterr()
-    code = main(
-        ["backfill", bucket.uri, "--publish-to", TOPIC, "--json", "--progress-interval", "0",
-         "--checkpoint", str(tmp_path / "checkpoint.json"), *options]
-    )  # fmt: skip
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    summary: dict[str, Any] = json.loads(captured.out)
-    return summary
+    checkpoint = str(tmp_path / "checkpoint.json")
+    return backfill_summary(capsys, bucket.uri, "--publish-to", TOPIC, "--checkpoint", checkpoint, *options)
 
 
 def test_published_notifications_make_the_rows_the_live_notifications_make(

@@ -10,7 +10,7 @@ have received for those uploads, from the emulator where it emits them:
   contentType, contentLength).
 
 ``expected_rows`` then says what the live path makes of those events (``decide``), for comparison with what a
-backfill registered.
+backfill registered. ``run_backfill`` / ``backfill_summary`` run the command in this process.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from bucket_ingest.cli import main
 from bucket_ingest.emulators import Azurite, FakeGcs, Moto, PublishedMessage
 from shared.decision import Register, Skip, decide
 from shared.events import aws as aws_events
@@ -33,7 +34,7 @@ from shared.events import azure as azure_events
 from shared.events import gcp as gcp_events
 from shared.events.model import Cloud, ObjectEvent, ParsedEvent
 from shared.payloads import Payload
-from shared.settings import VARIABLES, Settings
+from shared.settings import Settings
 
 EVENT_WAIT_S = 20.0
 DEEP = "deep/" + "/".join("abcdefghijklmnop") + "/leaf.jpg"
@@ -79,6 +80,22 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{int(time.time() * 1000) % 10**8}-{next(_names)}"
 
 
+def run_backfill(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """`bucket-ingest backfill ARGV --progress-interval 0` in this process: its exit code, output and errors."""
+    capsys.readouterr()
+    code = main(["backfill", *argv, "--progress-interval", "0"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def backfill_summary(capsys: Any, *argv: str) -> dict[str, Any]:
+    """The ``--json`` summary of a backfill run that must succeed."""
+    code, out, err = run_backfill(capsys, *argv, "--json")
+    assert code == 0, err
+    summary: dict[str, Any] = json.loads(out)
+    return summary
+
+
 class EmulatedBucket(Protocol):
     cloud: Cloud
     name: str
@@ -95,16 +112,6 @@ class EmulatedBucket(Protocol):
     def live_events(self) -> list[ParsedEvent]:
         """The events the live function would have received for every upload so far."""
         ...
-
-
-def clean_env(monkeypatch: Any, registry_url: str, values: Mapping[str, str] | None = None) -> None:
-    """Every ingest variable unset but the registry and ``values``."""
-    for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name in ("AWS_ENDPOINT_URL", "STORAGE_EMULATOR_HOST", "AZURE_STORAGE_CONNECTION_STRING"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {"INGEST_REGISTRY": registry_url, **(values or {})}.items():
-        monkeypatch.setenv(name, value)
 
 
 # ----------------------------------------------------------------------------------------------------------- S3
