@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bucket_ingest.labelbox_endpoint.graphql import GraphQLError, Resolver, Schema
 from bucket_ingest.labelbox_endpoint.store import RowRefused
@@ -17,6 +17,7 @@ from bucket_ingest.labelbox_endpoint.store import RowRefused
 if TYPE_CHECKING:
     from bucket_ingest.labelbox_endpoint.server import LabelboxEndpoint
 
+T = TypeVar("T")
 _TASK = {
     "id": "ID",
     "name": "String",
@@ -176,8 +177,11 @@ class Upload:
     body: bytes
 
 
-def _not_found(what: str) -> GraphQLError:
-    return GraphQLError(f"{what} not found", "RESOURCE_NOT_FOUND", 404)
+def _found(value: T | None, what: str) -> T:
+    """``value``, or Labelbox's not-found error for the missing ``what``."""
+    if value is None:
+        raise GraphQLError(f"{what} not found", "RESOURCE_NOT_FOUND", 404)
+    return value
 
 
 def _where_id(args: Mapping[str, Any]) -> Any:
@@ -201,16 +205,10 @@ def resolvers(endpoint: LabelboxEndpoint) -> dict[str, Resolver]:
         )
 
     def dataset(args: dict[str, Any], _: Any) -> Any:
-        found = store.dataset(_where_id(args))
-        if found is None:
-            raise _not_found("Dataset")
-        return found
+        return _found(store.dataset(_where_id(args)), "Dataset")
 
     def data_row(args: dict[str, Any], _: Any) -> Any:
-        found = store.data_row(_where_id(args))
-        if found is None:
-            raise _not_found("DataRow")
-        return found
+        return _found(store.data_row(_where_id(args)), "DataRow")
 
     def upload_file(args: dict[str, Any], _: Any) -> Any:
         upload = args.get("file")
@@ -227,31 +225,18 @@ def resolvers(endpoint: LabelboxEndpoint) -> dict[str, Resolver]:
         return store.create_dataset(str(data["name"]), data.get("description"))
 
     def update_dataset(args: dict[str, Any], _: Any) -> Any:
-        found = store.update_dataset(_where_id(args), args.get("data") or {})
-        if found is None:
-            raise _not_found("Dataset")
-        return found
+        return _found(store.update_dataset(_where_id(args), args.get("data") or {}), "Dataset")
 
     def set_signer(args: dict[str, Any], _: Any) -> Any:
         signer_id = (args.get("data") or {}).get("signerId")
-        if store.integration(signer_id) is None:
-            raise _not_found("IAM integration")
-        found = store.set_signer(_where_id(args), signer_id)
-        if found is None:
-            raise _not_found("Dataset")
-        return found
+        _found(store.integration(signer_id), "IAM integration")
+        return _found(store.set_signer(_where_id(args), signer_id), "Dataset")
 
     def clear_signer(args: dict[str, Any], _: Any) -> Any:
-        found = store.set_signer(_where_id(args), None)
-        if found is None:
-            raise _not_found("Dataset")
-        return found
+        return _found(store.set_signer(_where_id(args), None), "Dataset")
 
     def validate_dataset(args: dict[str, Any], _: Any) -> Any:
-        found = store.validate_dataset(_where_id(args))
-        if found is None:
-            raise _not_found("Dataset")
-        return found
+        return _found(store.validate_dataset(_where_id(args)), "Dataset")
 
     def upsert_data_rows(args: dict[str, Any], _: Any) -> Any:
         manifest_uri = (args.get("data") or {}).get("manifestUri")
@@ -270,28 +255,19 @@ def resolvers(endpoint: LabelboxEndpoint) -> dict[str, Resolver]:
         return {"jobId": store.lookup_global_keys([str(k) for k in keys])}
 
     def global_keys_result(args: dict[str, Any], _: Any) -> Any:
-        result = store.job(str((args.get("jobId") or {}).get("id")))
-        if result is None:
-            raise _not_found("Job")
+        result = _found(store.job(str((args.get("jobId") or {}).get("id"))), "Job")
         return {"jobStatus": "COMPLETE", "data": result}
 
     def failed_imports(args: dict[str, Any], _: Any) -> Any:
         data = args.get("data") or {}
-        found = store.failed_imports(str(data.get("taskId")), data.get("first"), data.get("from"))
-        if found is None:
-            raise _not_found("Task")
-        return found
+        return _found(store.failed_imports(str(data.get("taskId")), data.get("first"), data.get("from")), "Task")
 
     def successful_imports(args: dict[str, Any], _: Any) -> Any:
         data = args.get("data") or {}
-        found = store.successful_imports(str(data.get("taskId")), data.get("first"), data.get("from"))
-        if found is None:
-            raise _not_found("Task")
-        return found
+        return _found(store.successful_imports(str(data.get("taskId")), data.get("first"), data.get("from")), "Task")
 
     def dataset_rows(args: dict[str, Any], _: Any) -> Any:
-        if store.dataset(args.get("id")) is None:
-            raise _not_found("Dataset")
+        _found(store.dataset(args.get("id")), "Dataset")
         return store.dataset_rows(str(args["id"]), args.get("from"), int(args.get("first") or 500))
 
     def upsert_metadata(args: dict[str, Any], _: Any) -> Any:
