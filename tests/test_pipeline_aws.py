@@ -23,6 +23,7 @@ from bucket_ingest.pipeline.aws import (
 from bucket_ingest.pipeline.functions import Invocation
 from shared.events.aws import parse_message
 from shared.events.model import EventKind, ObjectEvent
+from tests.support.handlers import wait_for
 from tests.support.pipeline import Emulators, emulators_fixture  # noqa: F401 (fixture)
 
 AWKWARD_KEY = "dir/a b+c%41 é.txt"  # '+' and '%41' are where raw and encoded keys part ways
@@ -157,13 +158,6 @@ def mapping(moto: Moto, aws: AwsResources, function: RecordingFunction, **option
     )
 
 
-def wait_until(condition: Any, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
-
-
 def queue_depth(moto: Moto, url: str) -> int:
     attributes = moto.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
@@ -175,7 +169,7 @@ def test_batches_follow_batch_size_and_the_batching_window(moto: Moto, queue: Aw
     esm = mapping(moto, queue, function, batch_size=5, batching_window=0.5)
     esm.start()
     try:
-        wait_until(lambda: len(function.bodies()) == 7)
+        assert wait_for(lambda: len(function.bodies()) == 7, timeout=20.0)
     finally:
         esm.stop()
     assert [len(b) for b in function.batches] == [5, 2]
@@ -194,7 +188,7 @@ def test_only_the_named_failures_come_back_and_a_poison_message_ends_in_the_dlq(
     esm = mapping(moto, queue, function, batch_size=10)
     esm.start()
     try:
-        wait_until(lambda: queue_depth(moto, queue.dlq_url) == 1)
+        assert wait_for(lambda: queue_depth(moto, queue.dlq_url) == 1, timeout=20.0)
     finally:
         esm.stop()
     assert sorted(function.bodies()) == [0, 1, 2, 2, 2, 3]  # maxReceiveCount 3: received three times
@@ -212,7 +206,7 @@ def test_a_function_error_returns_the_whole_batch(moto: Moto, queue: AwsResource
     esm = mapping(moto, queue, function)
     esm.start()
     try:
-        wait_until(lambda: len(function.batches) >= 2)
+        assert wait_for(lambda: len(function.batches) >= 2, timeout=20.0)
     finally:
         esm.stop()
     first, second = function.batches[:2]
@@ -227,7 +221,7 @@ def test_duplicates_leave_handled_messages_for_one_more_delivery(moto: Moto, que
     esm = mapping(moto, queue, function, duplicates=1.0, seed=1)
     esm.start()
     try:
-        wait_until(lambda: len(function.bodies()) == 6 and queue_depth(moto, queue.queue_url) == 0)
+        assert wait_for(lambda: len(function.bodies()) == 6 and queue_depth(moto, queue.queue_url) == 0, timeout=20.0)
     finally:
         esm.stop()
     assert sorted(function.bodies()) == [0, 0, 1, 1, 2, 2]
