@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 from xml.etree import ElementTree
@@ -28,7 +27,13 @@ from bucket_ingest.commands.invoke import lambda_context
 from bucket_ingest.emulators import Moto
 from handlers import aws
 from shared.settings import Settings
-from tests.support.backfill import ALL_OBJECTS, S3Bucket, expected_rows, unique_name
+from tests.support.backfill import (
+    ALL_OBJECTS,
+    S3Bucket,
+    catalog_fixture,  # noqa: F401 (fixture)
+    expected_rows,
+    unique_name,
+)
 from tests.support.handlers import FUNCTION_ARN, Catalog, batch_operations_event, function_env
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/bucket-ingest-batch-operations"
@@ -87,13 +92,6 @@ def recorder(moto: Moto, env: None, monkeypatch: pytest.MonkeyPatch) -> CreateJo
         lambda service, url, region: recorder.client if service == "s3control" else real(service, url, region),
     )
     return recorder
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    catalog = Catalog(tmp_path, dataset="backfilled")
-    yield catalog
-    catalog.close()
 
 
 @pytest.fixture

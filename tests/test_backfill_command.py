@@ -36,7 +36,14 @@ from bucket_ingest.cli import main
 from bucket_ingest.emulators import PROJECT_ROOT, Azurite, Moto
 from shared.registries.sqlite import SqliteCatalog
 from shared.settings import Settings
-from tests.support.backfill import ALL_OBJECTS, FILLER_OBJECTS, S3Bucket, run_backfill, unique_name
+from tests.support.backfill import (
+    ALL_OBJECTS,
+    FILLER_OBJECTS,
+    S3Bucket,
+    catalog_fixture,  # noqa: F401 (fixture)
+    run_backfill,
+    unique_name,
+)
 from tests.support.handlers import Catalog, clean_env
 
 BUCKET_INGEST = str(Path(sys.executable).parent / "bucket-ingest")
@@ -53,13 +60,6 @@ def bucket(moto: Moto) -> S3Bucket:
     bucket = S3Bucket(moto, unique_name("cmd"))
     bucket.put(ALL_OBJECTS)
     return bucket
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    catalog = Catalog(tmp_path, dataset="backfilled")
-    yield catalog
-    catalog.close()
 
 
 @pytest.fixture

@@ -20,7 +20,10 @@ from bucket_ingest.labelbox_endpoint.server import Faults
 from shared.settings import Settings
 from tests.support.backfill import ALL_OBJECTS, S3Bucket, backfill_summary, expected_rows, unique_name
 from tests.support.handlers import clean_env
-from tests.support.labelbox import labelbox_endpoint_fixture, labelbox_settings  # noqa: F401 (fixture)
+from tests.support.labelbox import (
+    labelbox_endpoint_fixture,  # noqa: F401 (fixture)
+    labelbox_settings,
+)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,11 @@ from tests.support.handlers import (
     s3_notification,
     sqs_event,
 )
-from tests.support.labelbox import dataset_id_fixture, labelbox_endpoint_fixture, labelbox_settings  # noqa: F401
+from tests.support.labelbox import (
+    dataset_id_fixture,  # noqa: F401 (fixture)
+    labelbox_endpoint_fixture,  # noqa: F401 (fixture)
+    labelbox_settings,
+)
 
 
 @pytest.fixture

@@ -13,7 +13,11 @@ from bucket_ingest.labelbox_endpoint import LabelboxEndpoint
 from handlers import RedeliveryRequested
 from handlers import azure as handler
 from tests.support.handlers import blob_event, configured_function
-from tests.support.labelbox import dataset_id_fixture, labelbox_endpoint_fixture, labelbox_settings  # noqa: F401
+from tests.support.labelbox import (
+    dataset_id_fixture,  # noqa: F401 (fixture)
+    labelbox_endpoint_fixture,  # noqa: F401 (fixture)
+    labelbox_settings,
+)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ have received for those uploads, from the emulator where it emits them:
   contentType, contentLength).
 
 ``expected_rows`` then says what the live path makes of those events (``decide``), for comparison with what a
-backfill registered. ``run_backfill`` / ``backfill_summary`` run the command in this process.
+backfill registered. ``run_backfill`` / ``backfill_summary`` run the command in this process; the ``catalog``
+fixture (import ``catalog_fixture``) is the catalog a backfill registers into.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ import json
 import mimetypes
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
+
+import pytest
 
 from bucket_ingest.cli import main
 from bucket_ingest.emulators import Azurite, FakeGcs, Moto, PublishedMessage
@@ -35,6 +39,7 @@ from shared.events import gcp as gcp_events
 from shared.events.model import Cloud, ObjectEvent, ParsedEvent
 from shared.payloads import Payload
 from shared.settings import Settings
+from tests.support.handlers import Catalog
 
 EVENT_WAIT_S = 20.0
 DEEP = "deep/" + "/".join("abcdefghijklmnop") + "/leaf.jpg"
@@ -78,6 +83,14 @@ def content_type(name: str) -> str:
 def unique_name(prefix: str) -> str:
     """A bucket or container name no other test of this run uses (3-63 lower-case characters)."""
     return f"{prefix}-{int(time.time() * 1000) % 10**8}-{next(_names)}"
+
+
+@pytest.fixture(name="catalog")
+def catalog_fixture(tmp_path: Path) -> Iterator[Catalog]:
+    """The catalog a backfill registers into (dataset ``backfilled``), in this test's tmp_path."""
+    catalog = Catalog(tmp_path, dataset="backfilled")
+    yield catalog
+    catalog.close()
 
 
 def run_backfill(capsys: Any, *argv: str) -> tuple[int, str, str]:
