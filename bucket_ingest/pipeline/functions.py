@@ -39,7 +39,6 @@ INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYST
 RUNTIME_API = "/2018-06-01/runtime"
 LAMBDA_HANDLER = "handlers.aws.lambda_handler"
 GCP_TARGET = "on_storage_event"
-AZURE_FUNCTION = "on_blob_event"
 
 
 def function_env(*parts: Mapping[str, str]) -> dict[str, str]:

@@ -8,7 +8,7 @@ endpoint:`` outside pytest.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -87,10 +87,6 @@ def operations(endpoint: LabelboxEndpoint) -> list[str]:
 
 def rows_by_key(endpoint: LabelboxEndpoint) -> dict[str, dict[str, Any]]:
     return {row["global_key"]: row for row in endpoint.store.rows()}
-
-
-def keys_of(items: Sequence[Payload]) -> list[str]:
-    return [p.global_key for p in items]
 
 
 __all__ = [
