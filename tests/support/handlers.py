@@ -29,23 +29,21 @@ import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from bucket_ingest.commands.invoke import GCP_SIGNATURE_TYPES, gcp_app, write_gcp_source
+from bucket_ingest.commands.invoke import GCP_SIGNATURE_TYPES, LAMBDA_DEFAULTS, gcp_app, write_gcp_source
 from bucket_ingest.emulators import PROJECT_ROOT
 from shared.registries.sqlite import SqliteCatalog
 from shared.settings import VARIABLES
 
-FUNCTION_NAME = "bucket-ingest"
+FUNCTION_NAME = LAMBDA_DEFAULTS["AWS_LAMBDA_FUNCTION_NAME"]
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION_NAME}"
-# The variables Lambda sets for every function (those the runtime and Powertools read).
+# The variables Lambda sets for every function (those the runtime and Powertools read; invoke's defaults, the
+# context's function name and region among them), and the Powertools ones the templates set.
 LAMBDA_ENV: Mapping[str, str] = {
-    "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    **LAMBDA_DEFAULTS,
     "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",
     "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/25/[$LATEST]0123456789abcdef",
     "LAMBDA_TASK_ROOT": str(PROJECT_ROOT),
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": LAMBDA_DEFAULTS["AWS_REGION"],
     "POWERTOOLS_SERVICE_NAME": "bucket-ingest",
     "POWERTOOLS_METRICS_NAMESPACE": "BucketIngest",
 }
