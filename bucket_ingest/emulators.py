@@ -21,6 +21,7 @@ thread that outlives them (normally the main thread): Linux sends that signal wh
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import importlib
@@ -311,6 +312,16 @@ class PublishedMessage:
     data: bytes
     attributes: Mapping[str, str] = field(default_factory=dict)
     publish_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message as Pub/Sub's JSON APIs write it (``PubsubMessage``: a push request's ``message``).
+        https://cloud.google.com/pubsub/docs/reference/rest/v1/PubsubMessage"""
+        return {
+            "attributes": dict(self.attributes),
+            "data": base64.b64encode(self.data).decode(),
+            "messageId": self.message_id,
+            "publishTime": self.publish_time.isoformat(),
+        }
 
 
 class PubSubPublisher(Managed):

@@ -9,7 +9,6 @@ a stopped and resumed fan-out publishes each object once.
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 from collections.abc import Iterator
@@ -97,11 +96,7 @@ def eventarc_event(message: PublishedMessage) -> CloudEvent:
         "id": message.message_id,
     }
     data = {
-        "message": {
-            "data": base64.b64encode(message.data).decode(),
-            "attributes": dict(message.attributes),
-            "messageId": message.message_id,
-        },
+        "message": message.as_dict(),
         "subscription": "projects/bucket-ingest-demo/subscriptions/eventarc-backfill",
     }
     return CloudEvent(attributes, data)

@@ -6,7 +6,6 @@ publisher), each is pushed to ``on_pubsub_push`` as a push subscription would, a
 
 from __future__ import annotations
 
-import base64
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,15 +86,7 @@ def test_a_delete_that_cannot_be_confirmed_makes_the_platform_retry(clients: dic
 
 def push_envelope_of(message: PublishedMessage) -> dict[str, Any]:
     """The body a Pub/Sub push subscription POSTs for this message."""
-    return {
-        "message": {
-            "attributes": dict(message.attributes),
-            "data": base64.b64encode(message.data).decode(),
-            "messageId": message.message_id,
-            "publishTime": message.publish_time.isoformat(),
-        },
-        "subscription": "projects/bucket-ingest-demo/subscriptions/ingest-push",
-    }
+    return {"message": message.as_dict(), "subscription": "projects/bucket-ingest-demo/subscriptions/ingest-push"}
 
 
 def test_notifications_from_fake_gcs_server_pushed_to_the_function_follow_the_bucket(

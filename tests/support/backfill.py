@@ -16,7 +16,6 @@ fixture (import ``catalog_fixture``) is the catalog a backfill registers into.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import mimetypes
@@ -231,12 +230,7 @@ class GcsBucket:
         with self._lock:
             messages = list(self._messages)
         assert len(messages) == self.puts, f"fake-gcs-server published {len(messages)} of {self.puts} uploads"
-        return [
-            gcp_events.parse_pubsub_message(
-                {"attributes": dict(m.attributes), "data": base64.b64encode(m.data).decode(), "messageId": m.message_id}
-            )
-            for m in messages
-        ]
+        return [gcp_events.parse_pubsub_message(m.as_dict()) for m in messages]
 
 
 # -------------------------------------------------------------------------------------------------------- Azure
