@@ -17,6 +17,7 @@ import pytest
 
 from bucket_ingest.emulators import PROJECT_ROOT, EmulatorError, ManagedProcess
 from bucket_ingest.pipeline.functions import LambdaRuntime, azure_functions_host, function_env
+from tests.support.handlers import blob_event
 
 PROBE = """
 import os, time
@@ -134,34 +135,15 @@ def post_events(host: ManagedProcess, events: Any, function: str = "on_blob_even
         return exc.code, json.loads(exc.read())
 
 
-def blob_created(name: str) -> dict[str, Any]:
-    return {
-        "topic": "/subscriptions/x/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct",
-        "subject": f"/blobServices/default/containers/ctr/blobs/{name}",
-        "eventType": "Microsoft.Storage.BlobCreated",
-        "eventTime": "2026-11-25T12:00:00.0000000Z",
-        "id": f"id-{name}",
-        "data": {
-            "api": "PutBlob",
-            "url": f"https://acct.blob.core.windows.net/ctr/{name}",
-            "contentType": "image/png",
-            "contentLength": 3,
-            "eTag": '"0x1"',
-            "blobType": "BlockBlob",
-        },
-        "dataVersion": "",
-        "metadataVersion": "1",
-    }
-
-
 def test_the_azure_host_invokes_the_function_per_event_and_answers_500_when_it_raises(tmp_path: Path) -> None:
     catalog = tmp_path / "catalog.sqlite"
     lines: list[str] = []
     with azure_functions_host({"INGEST_REGISTRY": f"sqlite:///{catalog}"}, on_line=lines.append) as host:
-        assert post_events(host, [blob_created("a.png"), blob_created("b c.png")]) == (200, {"invocations": 2})
-        assert post_events(host, [blob_created("x.png")], function="nope")[0] == 404
+        created = [blob_event(name, container="ctr") for name in ("a.png", "b c.png")]
+        assert post_events(host, created) == (200, {"invocations": 2})
+        assert post_events(host, [blob_event("x.png", container="ctr")], function="nope")[0] == 404
     with azure_functions_host({"INGEST_REGISTRY": "labelbox://ds", "LABELBOX_API_KEY": ""}) as host:
-        status, body = post_events(host, [blob_created("a.png")])
+        status, body = post_events(host, [blob_event("a.png", container="ctr")])
     assert status == 500 and "LABELBOX_API_KEY_SECRET" in body["error"]
     outcomes = [json.loads(line) for line in lines if '"object outcome"' in line]
     assert sorted(o["object"] for o in outcomes) == ["azure://acct/ctr/a.png", "azure://acct/ctr/b c.png"]
