@@ -4,8 +4,6 @@ one per entry point (``bucket_ingest.pipeline.functions.cloud_run_function``), r
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,6 +16,7 @@ from tests.support.handlers import (
     Catalog,
     cloud_event_http,
     gcs_object,
+    http_post,
     json_lines,
     outcome_lines,
     push_envelope,
@@ -61,18 +60,9 @@ def servers(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield {"on_storage_event": events, "on_pubsub_push": pushes}
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 def send_event(server: Server, event: dict[str, Any], mode: str) -> tuple[int, bytes]:
     headers, body = cloud_event_http(event, mode)
-    return post(server.url, body, headers)
+    return http_post(server.url, body, headers)
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
@@ -90,7 +80,7 @@ def test_the_server_registers_a_cloud_event_in_either_mode(
 def test_the_server_answers_400_to_a_request_that_is_not_a_cloud_event(
     servers: dict[str, Server], catalog: Catalog
 ) -> None:
-    status, body = post(
+    status, body = http_post(
         servers["on_storage_event"].url,
         json.dumps(gcs_object("plain.jpg")).encode(),
         {"Content-Type": "application/json"},
@@ -118,12 +108,12 @@ def test_the_push_server_acknowledges_registered_and_unreadable_messages(
 ) -> None:
     url = servers["on_pubsub_push"].url
     headers = {"Content-Type": "application/json"}
-    status, body = post(url, json.dumps(push_envelope(gcs_object("server/pushed.jpg"))).encode(), headers)
+    status, body = http_post(url, json.dumps(push_envelope(gcs_object("server/pushed.jpg"))).encode(), headers)
     assert status == 200 and json.loads(body)["outcomes"] == {"created": 1}
-    status, body = post(url, b"{not json", headers)
+    status, body = http_post(url, b"{not json", headers)
     assert status == 200 and json.loads(body)["outcomes"] == {"skipped:unsupported_event": 1}
     with catalog.locked():
-        status, body = post(
+        status, body = http_post(
             url, json.dumps(push_envelope(gcs_object("server/later.jpg"), message_id="7")).encode(), headers
         )
     assert status == 503 and json.loads(body)["redeliver"] == ["7"]

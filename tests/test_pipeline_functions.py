@@ -7,8 +7,6 @@ import json
 import textwrap
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 
 from bucket_ingest.emulators import PROJECT_ROOT, EmulatorError, ManagedProcess
 from bucket_ingest.pipeline.functions import LambdaRuntime, azure_functions_host, function_env
-from tests.support.handlers import blob_event
+from tests.support.handlers import blob_event, http_post
 
 PROBE = """
 import os, time
@@ -122,17 +120,9 @@ def test_function_env_keeps_the_callers_settings_out(monkeypatch: pytest.MonkeyP
 
 def post_events(host: ManagedProcess, events: Any, function: str = "on_blob_event") -> tuple[int, Any]:
     url = f"http://127.0.0.1:{host.port}/runtime/webhooks/eventgrid?functionName={function}"
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(events).encode(),
-        headers={"Content-Type": "application/json", "aeg-event-type": "Notification"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    headers = {"Content-Type": "application/json", "aeg-event-type": "Notification"}
+    status, body = http_post(url, json.dumps(events).encode(), headers)
+    return status, json.loads(body)
 
 
 def test_the_azure_host_invokes_the_function_per_event_and_answers_500_when_it_raises(tmp_path: Path) -> None:
