@@ -223,6 +223,8 @@ def _task(task: Any) -> ObjectEvent:
 
 
 def _decode_key(raw: str) -> str:
+    if "%" not in raw and "+" not in raw:  # nothing encoded: most keys
+        return raw
     try:
         return unquote_plus(raw, errors="strict")
     except UnicodeDecodeError:
