@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,9 @@ class SqliteCatalog:
             out.append(item)
         return out
 
-    def _write(self, items: list[Any], deadline: Deadline, step: Any) -> list[RowResult]:
+    def _write(
+        self, items: list[Any], deadline: Deadline, step: Callable[[sqlite3.Connection, Any, str], RowResult]
+    ) -> list[RowResult]:
         if not items:
             return []
         keys = [i if isinstance(i, str) else i.global_key for i in items]
